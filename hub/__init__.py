@@ -1,0 +1,1 @@
+"""The hub: config, records, the event -> alert -> record pipeline, and the store."""

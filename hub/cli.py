@@ -1,0 +1,186 @@
+"""The `offsite` command line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from api.cli import ApiServer, config_export, token_app, user_app
+from hub.config import ConfigError, LoadedConfig, Settings, load_config
+from iot.cli import app as iot_app
+
+app = typer.Typer(help="offsite: video and IoT non-site supervision hub.", no_args_is_help=True)
+config_app = typer.Typer(help="Deployment files.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
+config_app.command("export")(config_export)
+app.add_typer(iot_app, name="iot")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")]
+
+
+def settings_or_exit() -> Settings:
+    """Settings from the environment, or exit 2 naming what is wrong with them."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for item in exc.errors(include_url=False):
+            err.print(f"[red]environment[/]: {item['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+
+
+def load_or_exit(path: Path) -> LoadedConfig:
+    """The deployment file, or exit 1 after printing every problem in it."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"{exc.source}: {problem}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+@config_app.command("check")
+def config_check(files: Annotated[list[Path], typer.Argument(help="Deployment files to check")]) -> None:
+    """Report every problem in each file with its path and line; exit 1 if any file has one."""
+    failed = False
+    for path in files:
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            failed = True
+            for problem in exc.problems:
+                console.print(f"{path}: {problem}", markup=False, highlight=False)
+        else:
+            console.print(f"{path}: ok", markup=False, highlight=False)
+    raise typer.Exit(1 if failed else 0)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (idempotent) and set up TimescaleDB where available."""
+    from hub.store.db import open_database
+    from hub.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    db = open_database(settings.database_url, settings.data_dir, pool_size=2)
+    try:
+        applied, backend = upgrade(db)
+    finally:
+        db.close()
+    for migration in applied:
+        console.print(f"applied {migration.version:04d}_{migration.name}")
+    console.print(f"schema is current; {backend.describe()}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the database answers and its schema is current; exit 1 otherwise (healthchecks)."""
+    from hub.store.db import open_database
+    from hub.store.migrate import migrations, pending_migrations
+    from hub.store.timeseries import detect_backend
+
+    settings = settings_or_exit()
+    try:
+        db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+    except Exception as exc:
+        console.print(f"[red]database unreachable[/]: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        with db.transaction() as conn:
+            pending = pending_migrations(conn)
+            backend = detect_backend(conn)
+    finally:
+        db.close()
+    if pending:
+        console.print(f"[red]schema behind[/]: {len(pending)} pending migration(s); run offsite db upgrade")
+        raise typer.Exit(1)
+    console.print(f"schema current ({len(migrations())} migrations); {backend.describe()}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; name the first altered entry. Exit 1 when it is broken."""
+    from hub import audit
+    from hub.store.db import open_database
+
+    settings = settings_or_exit()
+    db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+    try:
+        with db.transaction() as conn:
+            report = audit.verify(conn)
+    finally:
+        db.close()
+    if report.intact:
+        console.print(f"audit trail intact: {report.entries} entries")
+        return
+    console.print(f"[red]audit trail broken[/]: {report.reason}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(config: ConfigOption = DEMO_CONFIG) -> None:
+    """Run the demo on embedded defaults and print the records it created."""
+    from hub import demo as demo_module
+
+    loaded = load_or_exit(config)
+    # Piped output gets rich's 80-column default, too narrow for the record tables.
+    out = console if console.is_terminal else Console(soft_wrap=True, width=150)
+    raise typer.Exit(demo_module.run(loaded, settings_or_exit(), out))
+
+
+@app.command()
+def up(
+    config: ConfigOption,
+    upkeep_every: Annotated[float, typer.Option(help="Seconds between upkeep rounds")] = 60.0,
+    api: Annotated[str | None, typer.Option(help="Serve the API on HOST:PORT")] = None,
+) -> None:
+    """Run the hub on a deployment file until interrupted."""
+    from hub.runtime import Hub
+
+    loaded = load_or_exit(config)
+    hub = Hub.start(loaded, settings_or_exit())
+    server = ApiServer(hub, api) if api else None
+    if server is not None:
+        server.start()
+        console.print(f"API on http://{api}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    console.print(f"offsite hub up: {loaded.deployment.name}; {hub.backend.describe()}")
+    try:
+        while not stop.is_set():
+            done = hub.upkeep()
+            if done.auto_closed:
+                console.print(f"auto-closed alerts {done.auto_closed}")
+            stop.wait(upkeep_every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
+        hub.close()
+        console.print("offsite hub stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The whole deployment file, and lookups the pipeline needs from it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from hub.config.devices import Camera, Gateway, Line, Sensor, Zone
+from hub.config.domain import (
+    ClueDeadline,
+    Department,
+    Route,
+    Site,
+    SupervisedObject,
+    SupervisionItem,
+    default_deadlines,
+)
+from hub.config.rules import Rule
+from hub.config.types import Model, RiskClass, Seconds
+
+
+class Retention(Model):
+    """How long time-series rows are kept; older chunks are dropped by the hub."""
+
+    readings: Seconds = Field(default=90 * 86400.0)
+    detections: Seconds = Field(default=30 * 86400.0)
+    device_health: Seconds = Field(default=30 * 86400.0)
+    compress_after: Seconds = Field(
+        default=7 * 86400.0,
+        description="Compress chunks older than this where TimescaleDB allows it",
+    )
+
+
+class Storage(Model):
+    """Where evidence lives and how long data is kept. The database DSN comes from the environment."""
+
+    evidence_dir: str = Field(default="var/evidence", description="Content-addressed evidence folder")
+    retention: Retention = Field(default_factory=Retention)
+
+
+class Broker(Model):
+    """The MQTT broker sensors and edge boxes publish to. Credentials come from the environment."""
+
+    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/\s]+$")
+    client_id: str = Field(default="offsite-hub", min_length=1)
+
+
+class IotIngest(Model):
+    """How sensor messages are taken from the broker and written."""
+
+    sensor_topic: str = Field(
+        default="sites/{site}/sensors/{sensor}/telemetry",
+        description="Topic template of single sensors: {site} and {sensor} are required",
+    )
+    gateway_topic: str = Field(
+        default="sites/{site}/gateways/{gateway}/telemetry",
+        description="Topic template of gateways: {site} and {gateway} are required",
+    )
+    share_group: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]+$", description="MQTT shared subscription group to split load"
+    )
+    auto_register: bool = Field(default=False, description="Accept readings of sensors not in the registry")
+    max_skew: Seconds = Field(default=300.0, description="How far in the future a timestamp may be")
+    batch_rows: int = Field(default=5000, ge=1, le=1_000_000, description="Rows per database write")
+    batch_wait: Seconds = Field(default=0.2, description="Longest wait to fill a batch")
+    queue: int = Field(default=50_000, ge=1, description="Messages held in memory before back-pressure")
+    offline_after_intervals: float = Field(
+        default=3.0, gt=1, description="A sensor is offline after this many expected intervals of silence"
+    )
+
+    @field_validator("sensor_topic", "gateway_topic")
+    @classmethod
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        needed = ("{site}", "{sensor}") if info.field_name == "sensor_topic" else ("{site}", "{gateway}")
+        missing = [n for n in needed if n not in value]
+        if missing:
+            raise ValueError(f"template must contain {' and '.join(missing)}")
+        if "#" in value or "+" in value:
+            raise ValueError("template must not contain MQTT wildcards; use {site}, {sensor}, {gateway}")
+        return value
+
+
+class Deployment(Model):
+    """One YAML file describing a deployment."""
+
+    name: str = Field(min_length=1)
+    timezone: str = Field(default="Asia/Shanghai", description="IANA timezone for schedules")
+    mode: Literal["hub", "edge"] = "hub"
+    sites: list[Site] = Field(min_length=1)
+    departments: list[Department] = Field(default_factory=list)
+    objects: list[SupervisedObject] = Field(default_factory=list)
+    items: list[SupervisionItem] = Field(default_factory=list)
+    routing: list[Route] = Field(default_factory=list, description="Finding -> department, first match wins")
+    clue_deadlines: dict[RiskClass, ClueDeadline] = Field(
+        default_factory=default_deadlines,
+        description="Per risk class (1 immediate, 2 by a deadline, 3 routine)",
+    )
+    cameras: list[Camera] = Field(default_factory=list)
+    zones: list[Zone] = Field(default_factory=list)
+    lines: list[Line] = Field(default_factory=list)
+    sensors: list[Sensor] = Field(default_factory=list)
+    gateways: list[Gateway] = Field(default_factory=list)
+    iot: IotIngest = Field(default_factory=IotIngest)
+    rules: list[Rule] = Field(default_factory=list)
+    storage: Storage = Field(default_factory=Storage)
+    broker: Broker = Field(default_factory=Broker)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as Asia/Shanghai") from None
+        return value
+
+    @field_validator("clue_deadlines")
+    @classmethod
+    def _every_class(cls, value: dict[RiskClass, ClueDeadline]) -> dict[RiskClass, ClueDeadline]:
+        missing = sorted({1, 2, 3} - set(value))
+        if missing:
+            raise ValueError(f"deadlines missing for risk class(es) {missing}")
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def rule_by_id(self) -> dict[str, Rule]:
+        return {r.id: r for r in self.rules}
+
+    @cached_property
+    def site_by_id(self) -> dict[str, Site]:
+        return {s.id: s for s in self.sites}
+
+    @cached_property
+    def department_by_id(self) -> dict[str, Department]:
+        return {d.id: d for d in self.departments}
+
+    @cached_property
+    def object_by_code(self) -> dict[str, SupervisedObject]:
+        return {o.credit_code: o for o in self.objects}
+
+    @cached_property
+    def item_by_code(self) -> dict[str, SupervisionItem]:
+        return {i.code: i for i in self.items}
+
+    @cached_property
+    def sensor_by_id(self) -> dict[str, Sensor]:
+        return {s.id: s for s in self.sensors}
+
+    @cached_property
+    def gateway_by_id(self) -> dict[str, Gateway]:
+        return {g.id: g for g in self.gateways}
+
+    @cached_property
+    def device_object(self) -> dict[str, str]:
+        """Source (``camera:ID`` / ``sensor:ID``) -> credit code of the object it watches."""
+        found = {f"camera:{c.id}": c.object for c in self.cameras if c.object}
+        found |= {f"sensor:{s.id}": s.object for s in self.sensors if s.object}
+        return {k: v for k, v in found.items() if v}

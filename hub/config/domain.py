@@ -1,0 +1,138 @@
+"""The administrative part of a deployment: sites, departments, objects, items, routing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field, model_validator
+
+from hub.config.types import (
+    WEEKDAYS,
+    AreaCode,
+    CreditCode,
+    Id,
+    ItemCode,
+    Model,
+    RiskClass,
+    Seconds,
+    Weekday,
+    Window,
+    in_window,
+    window_bounds,
+)
+
+
+class Schedule(Model):
+    """When something applies: days of the week and daily windows, in the deployment's timezone."""
+
+    days: list[Weekday] = Field(default=list(WEEKDAYS), min_length=1, description="Days it applies")
+    hours: list[Window] = Field(
+        default_factory=list, description="Daily windows HH:MM-HH:MM; empty means all day"
+    )
+
+    def covers(self, local: datetime) -> bool:
+        """Whether the local (timezone-converted) moment is inside the schedule.
+
+        An overnight window belongs to the day it starts on: with ``days: [fri]`` and
+        ``22:00-06:00``, Saturday 02:00 is covered and Friday 02:00 is not.
+        """
+        today = WEEKDAYS[local.weekday()]
+        if not self.hours:
+            return today in self.days
+        yesterday = WEEKDAYS[(local.weekday() - 1) % 7]
+        moment = local.time()
+        for window in self.hours:
+            start, end = window_bounds(window)
+            if start <= end or moment >= start:
+                if today in self.days and in_window(window, moment):
+                    return True
+            elif yesterday in self.days and moment < end:
+                return True
+        return False
+
+
+class Site(Model):
+    """A supervised place: a service hall, a road section, a plant."""
+
+    id: Id
+    name: str = Field(min_length=1, description="Display name")
+    area_code: AreaCode
+    object: CreditCode | None = Field(
+        default=None, description="The supervised object operating the site, if there is one"
+    )
+
+
+class Department(Model):
+    """A department that implements inspections or handles risk clues."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    code: str = Field(
+        pattern=r"^[0-9A-Z]{6,32}$",
+        description="Department code used in exchange records (often its credit code)",
+    )
+
+
+class SupervisedObject(Model):
+    """An enterprise or unit under supervision, identified by its credit code."""
+
+    credit_code: CreditCode
+    name: str = Field(min_length=1)
+    industry: str = Field(min_length=1, description="Object type used by routing, e.g. food_production")
+    risk_grade: str = Field(
+        default="B", pattern=r"^[A-D]$", description="Credit-risk grade A (low) to D (high)"
+    )
+
+
+class SupervisionItem(Model):
+    """An entry of the supervision-item catalogue (监管事项目录)."""
+
+    code: ItemCode
+    name: str = Field(min_length=1)
+    list_code: str = Field(
+        pattern=r"^[0-9A-Z]{14,40}$",
+        description="Inspection-implementation list code (检查实施清单编码)",
+    )
+    department: Id = Field(description="Department implementing inspections under this item")
+
+
+class RoutingMatch(Model):
+    """Conditions a finding must meet; an empty list matches anything."""
+
+    sites: list[Id] = Field(default_factory=list)
+    industries: list[str] = Field(default_factory=list, description="Supervised object industries")
+    items: list[ItemCode] = Field(default_factory=list)
+    rules: list[Id] = Field(default_factory=list)
+    schedule: Schedule | None = Field(default=None, description="Only findings made in this schedule")
+
+
+class Route(Model):
+    """Send matching findings to a department as risk clues. The first matching route wins."""
+
+    id: Id
+    match: RoutingMatch = Field(default_factory=RoutingMatch)
+    department: Id
+    risk_class: RiskClass | None = Field(
+        default=None, description="Override of the rule's risk class for this route"
+    )
+
+
+class ClueDeadline(Model):
+    """How long a department has to claim a clue and to feed back on it."""
+
+    claim: Seconds
+    feedback: Seconds
+
+    @model_validator(mode="after")
+    def _feedback_after_claim(self) -> ClueDeadline:
+        if self.feedback <= self.claim:
+            raise ValueError("feedback deadline must be longer than the claim deadline")
+        return self
+
+
+def default_deadlines() -> dict[RiskClass, ClueDeadline]:
+    return {
+        1: ClueDeadline(claim=30 * 60, feedback=24 * 3600),
+        2: ClueDeadline(claim=4 * 3600, feedback=7 * 86400),
+        3: ClueDeadline(claim=86400, feedback=15 * 86400),
+    }

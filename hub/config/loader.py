@@ -1,0 +1,180 @@
+"""Read a deployment file and report every problem with its path, line and what was expected."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hub.config.deployment import Deployment
+from hub.config.references import reference_problems
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in a config file."""
+
+    path: str  # e.g. objects[3].credit_code
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line else ""
+        return f"{where}{self.path or '(top level)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` lists everything wrong with it."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    deployment: Deployment
+    sha256: str  # of the file's bytes: the config version records refer to
+    text: str
+
+
+def format_loc(loc: Iterable[str | int]) -> str:
+    """``("objects", 3, "credit_code")`` -> ``objects[3].credit_code``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _key(node: yaml.Node) -> str | int:
+    """A mapping key as pydantic reports it: integer keys (risk classes) stay integers."""
+    value = str(node.value)
+    return int(value) if node.tag.endswith(":int") else value
+
+
+def _line_index(node: yaml.Node | None, loc: Loc = ()) -> Iterator[tuple[Loc, int]]:
+    """Every path in a composed YAML document with its 1-based line."""
+    if node is None:
+        return
+    yield loc, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*loc, _key(key))
+            yield path, key.start_mark.line + 1
+            for sub, line in _line_index(value, path):
+                if sub != path:
+                    yield sub, line
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            yield from _line_index(value, (*loc, index))
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> Iterator[ConfigProblem]:
+    """Keys given twice in one mapping: YAML keeps the last silently, which hides a whole section."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str | int, int] = {}
+        for key, value in node.value:
+            name, line = _key(key), key.start_mark.line + 1
+            if name in first:
+                path = format_loc((*loc, name))
+                yield ConfigProblem(path, f"duplicate key, the first is on line {first[name]}", line)
+            first.setdefault(name, line)
+            yield from _duplicate_keys(value, (*loc, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            yield from _duplicate_keys(value, (*loc, index))
+
+
+def _strip_union_tags(loc: Loc, data: Any) -> Loc:
+    """Drop the discriminator tag pydantic puts in paths inside tagged unions (rules[2].absence.zone)."""
+    kept: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("type") == part:
+            continue
+        kept.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(kept)
+
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field (check the spelling; see the example configs)",
+}
+
+
+def _validation_problems(error: ValidationError, data: Any, lines: dict[Loc, int]) -> list[ConfigProblem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        loc = _strip_union_tags(tuple(item["loc"]), data)
+        message = _MESSAGES.get(item["type"], item["msg"])
+        ctx = item.get("ctx") or {}
+        if item["type"] == "union_tag_invalid":
+            message = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        elif item["type"] in {"literal_error", "enum"}:
+            message = f"{message}, got {item['input']!r}"
+        elif item["type"] == "string_pattern_mismatch":
+            message = f"{item['input']!r} does not have the expected form ({ctx.get('pattern')})"
+        message = message.removeprefix("Value error, ")
+        loc = tuple(part for part in loc if part != "[key]")
+        line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
+        problems.append(ConfigProblem(format_loc(loc), message, line))
+    return problems
+
+
+def parse_config(text: str, source: str = "<config>") -> Deployment:
+    """Validate YAML text as a deployment; raise ConfigError listing every problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        where = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(source, [ConfigProblem("", f"not valid YAML: {what}{where}", line)]) from None
+    lines = dict(_line_index(node))
+    duplicates = list(_duplicate_keys(node))
+    if duplicates:
+        raise ConfigError(source, duplicates)
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem("", "expected a mapping of sections (name, sites, ...)", 1)])
+    try:
+        deployment = Deployment.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _validation_problems(exc, data, lines)) from None
+    problems = [
+        ConfigProblem(format_loc(loc), message, lines.get(loc))
+        for loc, message in reference_problems(deployment)
+    ]
+    if problems:
+        raise ConfigError(source, problems)
+    return deployment
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate a deployment file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", f"cannot read file: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", f"not UTF-8 text: {exc}")]) from None
+    return LoadedConfig(parse_config(text, str(path)), hashlib.sha256(raw).hexdigest(), text)

@@ -1,0 +1,137 @@
+"""Checks across sections: unique ids and references that point at something that exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from hub.config.rules import CameraRule, Fusion, LineCrossing, Offline, SensorRule, ZoneRule
+
+if TYPE_CHECKING:
+    from hub.config.deployment import Deployment
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def _known(names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed[:12]) + (" ..." if len(listed) > 12 else "") if listed else "none defined"
+
+
+def _unique(section: str, keys: Sequence[str], field: str) -> Iterator[Problem]:
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            yield (
+                (section, index, field),
+                f"duplicate {field} {key!r} (also {section}[{seen[key]}])",
+            )
+        seen.setdefault(key, index)
+
+
+def _ref(loc: tuple[str | int, ...], value: str | None, known: set[str], what: str) -> Iterator[Problem]:
+    if value is not None and value not in known:
+        yield loc, f"unknown {what} {value!r}; known: {_known(known)}"
+
+
+def reference_problems(d: Deployment) -> list[Problem]:
+    """Every broken cross-reference in a deployment that passed field validation."""
+    sites = {s.id for s in d.sites}
+    departments = {x.id for x in d.departments}
+    objects = {o.credit_code for o in d.objects}
+    items = {i.code for i in d.items}
+    cameras = {c.id for c in d.cameras}
+    sensors = {s.id: s for s in d.sensors}
+    zones = {z.id: z for z in d.zones}
+    lines = {x.id: x for x in d.lines}
+    rules = {r.id for r in d.rules}
+    out: list[Problem] = []
+    for section, keys, field in (
+        ("sites", [s.id for s in d.sites], "id"),
+        ("departments", [x.id for x in d.departments], "id"),
+        ("departments", [x.code for x in d.departments], "code"),
+        ("objects", [o.credit_code for o in d.objects], "credit_code"),
+        ("items", [i.code for i in d.items], "code"),
+        ("routing", [r.id for r in d.routing], "id"),
+        ("cameras", [c.id for c in d.cameras], "id"),
+        ("zones", [z.id for z in d.zones], "id"),
+        ("lines", [x.id for x in d.lines], "id"),
+        ("sensors", [s.id for s in d.sensors], "id"),
+        ("gateways", [g.id for g in d.gateways], "id"),
+        ("rules", [r.id for r in d.rules], "id"),
+    ):
+        out += _unique(section, keys, field)
+    for i, site in enumerate(d.sites):
+        out += _ref(("sites", i, "object"), site.object, objects, "object")
+    for i, item in enumerate(d.items):
+        out += _ref(("items", i, "department"), item.department, departments, "department")
+    for i, route in enumerate(d.routing):
+        out += _ref(("routing", i, "department"), route.department, departments, "department")
+        for j, site_id in enumerate(route.match.sites):
+            out += _ref(("routing", i, "match", "sites", j), site_id, sites, "site")
+        for j, code in enumerate(route.match.items):
+            out += _ref(("routing", i, "match", "items", j), code, items, "supervision item")
+        for j, rule_id in enumerate(route.match.rules):
+            out += _ref(("routing", i, "match", "rules", j), rule_id, rules, "rule")
+    placed = [("cameras", i, c.site, c.object) for i, c in enumerate(d.cameras)]
+    placed += [("sensors", i, x.site, x.object) for i, x in enumerate(d.sensors)]
+    for section, i, site_id, object_code in placed:
+        out += _ref((section, i, "site"), site_id, sites, "site")
+        out += _ref((section, i, "object"), object_code, objects, "object")
+    for i, gateway in enumerate(d.gateways):
+        out += _ref(("gateways", i, "site"), gateway.site, sites, "site")
+        for j, sensor_id in enumerate(gateway.sensors):
+            out += _ref(("gateways", i, "sensors", j), sensor_id, set(sensors), "sensor")
+    drawn = [("zones", i, z.camera) for i, z in enumerate(d.zones)]
+    drawn += [("lines", i, x.camera) for i, x in enumerate(d.lines)]
+    for section, i, camera_id in drawn:
+        out += _ref((section, i, "camera"), camera_id, cameras, "camera")
+    for i, rule in enumerate(d.rules):
+        at = ("rules", i)
+        out += _ref((*at, "item"), rule.item, items, "supervision item")
+        out += _ref((*at, "object"), rule.object, objects, "object")
+        if isinstance(rule, CameraRule | Offline):
+            out += _ref((*at, "camera"), rule.camera, cameras, "camera")
+        if isinstance(rule, ZoneRule):
+            zone = zones.get(rule.zone)
+            if zone is None:
+                out += _ref((*at, "zone"), rule.zone, set(zones), "zone")
+            elif zone.camera != rule.camera:
+                out.append(
+                    (
+                        (*at, "zone"),
+                        f"zone {rule.zone!r} belongs to camera {zone.camera!r}, not {rule.camera!r}",
+                    )
+                )
+        if isinstance(rule, LineCrossing):
+            line = lines.get(rule.line)
+            if line is None:
+                out += _ref((*at, "line"), rule.line, set(lines), "line")
+            elif line.camera != rule.camera:
+                out.append(
+                    (
+                        (*at, "line"),
+                        f"line {rule.line!r} belongs to camera {line.camera!r}, not {rule.camera!r}",
+                    )
+                )
+        if isinstance(rule, SensorRule | Offline):
+            out += _ref((*at, "sensor"), rule.sensor, set(sensors), "sensor")
+        if isinstance(rule, SensorRule) and rule.sensor in sensors:
+            out += _ref(
+                (*at, "metric"),
+                rule.metric,
+                set(sensors[rule.sensor].metrics),
+                "metric",
+            )
+        if isinstance(rule, Fusion):
+            for field in ("all_of", "none_of"):
+                for j, other in enumerate(getattr(rule, field)):
+                    out += _ref((*at, field, j), other, rules - {rule.id}, "rule")
+        if rule.risk_class is not None and rule.item is None:
+            out.append(
+                (
+                    (*at, "risk_class"),
+                    "a rule that raises clues needs a supervision item (set item)",
+                )
+            )
+    return out

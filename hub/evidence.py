@@ -1,0 +1,69 @@
+"""Evidence files stored by content: the SHA-256 of the bytes is the name records refer to."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from hub.store.db import Connection
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class EvidenceError(ValueError):
+    """An evidence reference or file that cannot be used."""
+
+
+class EvidenceStore:
+    """A folder of files named by their SHA-256, fanned out by the first two hex digits."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        if not _SHA256.fullmatch(sha256):
+            raise EvidenceError(f"{sha256!r} is not a SHA-256 (64 lower-case hex digits)")
+        return self.root / sha256[:2] / sha256
+
+    def put(self, data: bytes) -> str:
+        """Store bytes (idempotent) and return their SHA-256."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a reader never sees half a file under its final name.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+    def read(self, sha256: str) -> bytes:
+        """The stored bytes, checked against their name."""
+        try:
+            data = self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise EvidenceError(f"no evidence {sha256}") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise EvidenceError(f"evidence {sha256} was altered on disk")
+        return data
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def register(self, conn: Connection, data: bytes, media_type: str) -> str:
+        """Store bytes and record them in the database; returns the SHA-256."""
+        digest = self.put(data)
+        conn.execute(
+            "INSERT INTO evidence (sha256, size, media_type) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (digest, len(data), media_type),
+        )
+        return digest

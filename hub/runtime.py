@@ -1,0 +1,95 @@
+"""A running hub: database, schema, loaded config, pipeline, evidence, and periodic upkeep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from hub import audit
+from hub.config import LoadedConfig, Settings
+from hub.events import Event
+from hub.evidence import EvidenceStore
+from hub.pipeline import Pipeline, Taken, utc_now
+from hub.store.db import Connection, Database, open_database
+from hub.store.migrate import upgrade
+from hub.store.rollups import refresh_rollups
+from hub.store.timeseries import Backend, apply_retention, compress_old_chunks
+
+log = logging.getLogger(__name__)
+
+ROLLUP_LOOKBACK = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Upkeep:
+    """What one round of upkeep did."""
+
+    removed: dict[str, int]
+    compressed: int
+    rollup_rows: tuple[int, int]
+    auto_closed: list[int]
+
+
+def record_config(conn: Connection, loaded: LoadedConfig, at: datetime) -> bool:
+    """Keep the config text under its SHA-256, which records refer to. True when it is new."""
+    row = conn.execute(
+        "INSERT INTO config_versions (sha256, name, body) VALUES (%s, %s, %s)"
+        " ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
+        (loaded.sha256, loaded.deployment.name, loaded.text),
+    ).fetchone()
+    if row is None:
+        return False
+    audit.append(
+        conn, "system", "config.load", f"config:{loaded.sha256}", {"name": loaded.deployment.name}, at
+    )
+    return True
+
+
+@dataclass
+class Hub:
+    db: Database
+    backend: Backend
+    config: LoadedConfig
+    pipeline: Pipeline
+    evidence: EvidenceStore
+
+    @classmethod
+    def start(cls, loaded: LoadedConfig, settings: Settings, *, dsn: str | None = None) -> Hub:
+        """Open the database (embedded unless a DSN is set), upgrade it and load the config."""
+        db = open_database(dsn or settings.database_url, settings.data_dir, pool_size=settings.pool_size)
+        try:
+            _, backend = upgrade(db)
+            pipeline = Pipeline(loaded.deployment, loaded.sha256)
+            with db.transaction() as conn:
+                record_config(conn, loaded, pipeline.clock())
+        except Exception:
+            db.close()
+            raise
+        evidence = EvidenceStore(Path(loaded.deployment.storage.evidence_dir))
+        return cls(db, backend, loaded, pipeline, evidence)
+
+    def take(self, event: Event) -> Taken:
+        with self.db.transaction() as conn:
+            return self.pipeline.take(conn, event)
+
+    def upkeep(self, now: datetime | None = None) -> Upkeep:
+        """Retention, compression, rollups and auto-closing; run it every minute or so."""
+        now = now or utc_now()
+        retention = self.config.deployment.storage.retention
+        keep = {
+            name: timedelta(seconds=getattr(retention, name))
+            for name in ("readings", "detections", "device_health")
+        }
+        with self.db.transaction() as conn:
+            removed = apply_retention(conn, self.backend, keep, now)
+            compressed = compress_old_chunks(
+                conn, self.backend, timedelta(seconds=retention.compress_after), now
+            )
+            rollup_rows = refresh_rollups(conn, now - ROLLUP_LOOKBACK, now)
+            auto_closed = self.pipeline.close_stale(conn)
+        return Upkeep(removed, compressed, rollup_rows, auto_closed)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,1 @@
+"""The store: PostgreSQL / TimescaleDB through a psycopg pool, migrations, time series."""

@@ -1,0 +1,56 @@
+"""The database handle: a psycopg connection pool, on a configured DSN or an embedded server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from hub.store.embedded import EmbeddedServer, start_embedded
+
+log = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+@dataclass
+class Database:
+    """A pool of connections; `embedded` is set when this process started the server."""
+
+    pool: ConnectionPool
+    dsn: str
+    embedded: EmbeddedServer | None = field(default=None)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection inside a transaction, committed on success and rolled back on error."""
+        with self.pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def open_database(dsn: str | None, data_dir: Path, *, pool_size: int = 8) -> Database:
+    """Connect to `dsn`, or start (or reuse) the embedded server under ``data_dir/pg``."""
+    embedded = None
+    if dsn is None:
+        embedded = start_embedded(data_dir / "pg")
+        dsn = embedded.dsn
+    pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, open=False, name="offsite")
+    try:
+        pool.open(wait=True, timeout=30)
+    except Exception:
+        pool.close()
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return Database(pool=pool, dsn=dsn, embedded=embedded)

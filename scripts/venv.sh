@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create .venv in the repository root if missing and install offsite into it (editable).
+#   scripts/venv.sh            the runtime only
+#   scripts/venv.sh test       with the test extras
+# Re-installs only when pyproject.toml or the extras asked for have changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${1:-}"
+log() { printf '[venv] %s\n' "$*"; }
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+    echo "[venv] ERROR: offsite needs Python >= 3.11 ($python)" >&2
+    exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+    if ! "$python" -m venv --help >/dev/null 2>&1 || ! "$python" -c 'import ensurepip' 2>/dev/null; then
+        [[ "$(id -u)" -eq 0 ]] || { echo "[venv] ERROR: install python3-venv" >&2; exit 1; }
+        log "installing python3-venv"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    log "creating .venv"
+    "$python" -m venv .venv
+fi
+
+spec="."
+[[ -n "$extras" ]] && spec=".[$extras]"
+stamp=".venv/.offsite-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    exit 0
+fi
+# A stamp for the test extras also covers the runtime install.
+if [[ -z "$extras" && -f "$stamp" && "$(cut -d' ' -f1 "$stamp")" == "${want% }" ]]; then
+    exit 0
+fi
+log "installing offsite${extras:+ with [$extras]} into .venv (first run takes a minute)"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+echo "$want" > "$stamp"
