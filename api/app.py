@@ -1,0 +1,72 @@
+"""The application factory: routers, error handlers, limits and a lifespan that owns the hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import Depends, FastAPI
+
+from api.deps import Services
+from api.errors import BodyLimit, install_error_handlers, no_nul_in_query
+from api.feed import AlertFeed
+from api.metrics import ApiMetrics, RequestMetrics
+from api.routers import alerts, clues, events, evidence, records, stream, system
+from api.settings import ApiSettings
+from hub.runtime import Hub
+
+HubSource = Callable[[], AbstractContextManager[Hub]]
+
+DESCRIPTION = """\
+The offsite hub's API: alerts for the duty platform, risk clues (风险线索) for departments,
+supervision-action records (监管行为), evidence by SHA-256, event intake for edge boxes and a
+live stream of alert changes. Every call needs `Authorization: Bearer TOKEN`.
+"""
+
+
+def _is_upload(path: str) -> bool:
+    return path.startswith("/evidence/") or (path.startswith("/clues/") and path.endswith("/feedback"))
+
+
+def _version() -> str:
+    try:
+        return version("offsite")
+    except PackageNotFoundError:
+        return "0"
+
+
+def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> FastAPI:
+    """An app serving the hub that `hub_source` opens in the lifespan and closes after it."""
+    settings = settings or ApiSettings()
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with hub_source() as hub:
+            metrics.watch(hub.db, hub.pipeline.clock)
+            feed = AlertFeed(hub.db.dsn, settings.stream_poll)
+            feed.start()
+            app.state.services = Services(hub, settings, feed, metrics, hub.config.deployment.broker.url)
+            try:
+                yield
+            finally:
+                await feed.stop()
+
+    app = FastAPI(
+        title="offsite API",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(no_nul_in_query)],
+    )
+    install_error_handlers(app)
+    for module in (alerts, clues, records, events, evidence, stream, system):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload, is_upload=_is_upload
+    )
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app

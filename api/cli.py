@@ -1,0 +1,147 @@
+"""Commands of the API: `offsite token create`, `offsite user create`, `offsite config export`,
+and serving the API beside `offsite up`."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from api.auth import Role
+    from hub.runtime import Hub
+    from hub.store.db import Database
+
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Dashboard logins.", no_args_is_help=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _database() -> Database:
+    from pydantic import ValidationError
+
+    from hub.config import Settings
+    from hub.store.db import open_database
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for item in exc.errors(include_url=False):
+            err.print(f"[red]environment[/]: {item['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+    return open_database(settings.database_url, settings.data_dir, pool_size=1)
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, operator, department or edge")],
+    name: Annotated[str, typer.Option(help="Who or what holds it; shown in the audit trail")] = "",
+    department: Annotated[str | None, typer.Option(help="Department id (department tokens)")] = None,
+    site: Annotated[str | None, typer.Option(help="Site id (edge tokens)")] = None,
+) -> None:
+    """Create a token and print it once; only its SHA-256 is stored."""
+    from api.auth import AuthError, create_token, scope_problem
+    from hub.pipeline import utc_now
+
+    problem = scope_problem(role, department, site)
+    if problem:
+        err.print(f"[red]{problem}[/]")
+        raise typer.Exit(2)
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            label = name or department or site or role
+            token = create_token(conn, label, _role(role), utc_now(), department=department, site=site)
+    except AuthError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.close()
+    out.print(token, markup=False, highlight=False)
+
+
+def _role(role: str) -> Role:
+    from api.auth import ROLES
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    return role
+
+
+@user_app.command("create")
+def user_create(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin, operator or department")],
+    department: Annotated[str | None, typer.Option(help="Department id (department users)")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Create a dashboard login; the password is kept as an argon2id hash."""
+    from api.auth import AuthError, create_user
+    from hub.pipeline import utc_now
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            create_user(conn, username, password, _role(role), utc_now(), department)
+    except AuthError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        db.close()
+    out.print(f"user {username} created")
+
+
+def config_export(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Write the deployment in force (as last loaded or edited through the API) as YAML."""
+    from api.config_store import active_config
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            text = active_config(conn)
+    finally:
+        db.close()
+    if text is None:
+        err.print("[red]no deployment loaded yet[/]: run offsite up -c FILE first")
+        raise typer.Exit(1)
+    if output is None:
+        out.print(text, end="", markup=False, highlight=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+class ApiServer:
+    """The API served by uvicorn on a thread beside the hub's upkeep loop."""
+
+    def __init__(self, hub: Hub, address: str) -> None:
+        import uvicorn
+
+        from api.app import create_app
+
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise typer.BadParameter(f"--api {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+        app = create_app(lambda: nullcontext(hub))
+        config = uvicorn.Config(
+            app, host=host, port=int(port), timeout_graceful_shutdown=3, log_level="warning"
+        )
+        self.server: uvicorn.Server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="offsite-api", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

@@ -1,0 +1,92 @@
+"""Prometheus metrics: requests and latencies, event intake, and the state of alerts and clues."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hub.store.db import Database
+
+
+class RecordCollector(Collector):
+    """Alerts by state and overdue clues, counted in the database at scrape time."""
+
+    def __init__(self, db: Database, now: Callable[[], datetime]) -> None:
+        self.db, self.now = db, now
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        alerts = GaugeMetricFamily("offsite_alerts", "Alerts by state", labels=["status"])
+        overdue = GaugeMetricFamily(
+            "offsite_clues_overdue", "Clues with a deadline passed", labels=["deadline"]
+        )
+        with self.db.transaction() as conn:
+            for status, count in conn.execute("SELECT status, count(*) FROM alerts GROUP BY status"):
+                alerts.add_metric([str(status)], float(count))
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'issued' AND claim_deadline < %(now)s),"
+                " count(*) FILTER (WHERE feedback_deadline < %(now)s) FROM risk_clues"
+                " WHERE status IN ('issued', 'claimed', 'handled')",
+                {"now": self.now()},
+            ).fetchone()
+        claim, feedback = row if row else (0, 0)
+        overdue.add_metric(["claim"], float(claim))
+        overdue.add_metric(["feedback"], float(feedback))
+        yield alerts
+        yield overdue
+
+
+class ApiMetrics:
+    """The API's own registry, built per app (nothing registered at import time)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "offsite_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "offsite_http_request_seconds",
+            "HTTP request latency until the response starts",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "offsite_api_events", "Events taken over HTTP, by outcome", ["outcome"], registry=self.registry
+        )
+
+    def watch(self, db: Database, now: Callable[[], datetime]) -> None:
+        self.registry.register(RecordCollector(db, now))
+
+
+class RequestMetrics:
+    """ASGI middleware counting requests by route template (not raw path: ids would explode labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                route = getattr(scope.get("route"), "path", "unmatched")
+                self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()

@@ -1,0 +1,153 @@
+"""Risk clues: a department's list, detail with the trail, and claim / handle / feed back / close."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+
+from api.deps import Admin, ClueWorker, Conn, Reader, ServicesDep
+from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
+from api.schemas import (
+    ClueDetail,
+    CluePage,
+    CluePublic,
+    Cursor,
+    Limit,
+    Note,
+    RecordId,
+    ReopenNote,
+    TransitionPublic,
+    decode_cursor,
+    next_cursor,
+)
+from hub import clues
+from hub.records import ClueStatus, RiskClue, Verdict
+from hub.workflow import CLUES
+
+router = APIRouter(prefix="/clues", tags=["clues"], responses=AUTH_RESPONSES)
+_ACTION: dict[int | str, dict[str, Any]] = {**NOT_FOUND, **CONFLICT}
+
+
+def _public(clue: RiskClue, services: ServicesDep) -> CluePublic:
+    return CluePublic.model_validate({**clue.__dict__, "overdue": clue.overdue(services.now())})
+
+
+def _detail(conn: Conn, clue: RiskClue, services: ServicesDep) -> ClueDetail:
+    trail = [TransitionPublic.model_validate(t) for t in CLUES.history(conn, clue.id)]
+    return ClueDetail.model_validate(
+        {
+            **clue.__dict__,
+            "overdue": clue.overdue(services.now()),
+            "evidence_links": evidence_links([*clue.evidence, *clue.feedback_evidence]),
+            "allowed": CLUES.allowed(clue.status),
+            "trail": trail,
+        }
+    )
+
+
+@router.get("", response_model=CluePage, summary="List risk clues, newest first")
+def list_clues(
+    conn: Conn,
+    caller: Reader,
+    services: ServicesDep,
+    status: ClueStatus | None = None,
+    overdue: Annotated[bool, Query(description="Only clues with a deadline passed")] = False,
+    site: Annotated[str | None, Query(max_length=63)] = None,
+    department: Annotated[str | None, Query(max_length=63, description="Ignored for departments")] = None,
+    limit: Annotated[Limit, Query()] = 50,
+    cursor: Annotated[Cursor, Query()] = None,
+) -> CluePage:
+    """A department sees only the clues routed to it; the others exist for it nowhere."""
+    rows = clues.list_clues(
+        conn,
+        department=caller.department or department,
+        status=status,
+        overdue_at=services.now() if overdue else None,
+        site=site,
+        before=decode_cursor(cursor),
+        limit=limit,
+    )
+    return CluePage(
+        items=[_public(c, services) for c in rows], next_cursor=next_cursor(rows, limit, "issued_at")
+    )
+
+
+@router.get("/{clue_id}", response_model=ClueDetail, responses=NOT_FOUND, summary="One risk clue")
+def get_clue(clue_id: RecordId, conn: Conn, caller: Reader, services: ServicesDep) -> ClueDetail:
+    """The clue with its evidence links, the actions allowed now and its whole trail."""
+    return _detail(conn, clues.get_clue(conn, clue_id, caller.department), services)
+
+
+@router.post("/{clue_id}/claim", summary="Claim a clue (认领)", response_model=ClueDetail, responses=_ACTION)
+def claim(clue_id: RecordId, conn: Conn, caller: ClueWorker, services: ServicesDep) -> ClueDetail:
+    """The department takes the clue on."""
+    clue = clues.claim(conn, clue_id, caller.actor, services.now(), department=caller.department)
+    return _detail(conn, clue, services)
+
+
+@router.post(
+    "/{clue_id}/handle", summary="Report a clue handled (处办)", response_model=ClueDetail, responses=_ACTION
+)
+def handle(
+    clue_id: RecordId, conn: Conn, caller: ClueWorker, services: ServicesDep, body: Note | None = None
+) -> ClueDetail:
+    """The department has dealt with it on site."""
+    note = body.note if body else ""
+    clue = clues.handle(conn, clue_id, caller.actor, services.now(), note, department=caller.department)
+    return _detail(conn, clue, services)
+
+
+@router.post(
+    "/{clue_id}/feedback", summary="Feed back on a clue (反馈)", response_model=ClueDetail, responses=_ACTION
+)
+def feed_back(
+    clue_id: RecordId,
+    conn: Conn,
+    caller: ClueWorker,
+    services: ServicesDep,
+    verdict: Annotated[Verdict, Form(description="confirmed or false_alarm")],
+    text: Annotated[
+        str, Form(min_length=1, max_length=4000, pattern=r"^[^\x00]*$", description="What was found and done")
+    ],
+    files: Annotated[list[UploadFile] | None, File(description="Evidence of the handling")] = None,
+) -> ClueDetail:
+    """Verdict, text and optional evidence files, sent as multipart/form-data."""
+    clues.get_clue(conn, clue_id, caller.department)  # 404 before anything is stored
+    store = services.hub.evidence
+    hashes = [
+        store.register(conn, upload.file.read(), upload.content_type or "application/octet-stream")
+        for upload in files or []
+    ]
+    clue = clues.feed_back(
+        conn, clue_id, caller.actor, services.now(), verdict, text, hashes, department=caller.department
+    )
+    return _detail(conn, clue, services)
+
+
+@router.post(
+    "/{clue_id}/close",
+    summary="Accept the feedback and close the clue",
+    response_model=ClueDetail,
+    responses=_ACTION,
+)
+def close(
+    clue_id: RecordId, conn: Conn, caller: Admin, services: ServicesDep, body: Note | None = None
+) -> ClueDetail:
+    """The supervising side is satisfied with the feedback."""
+    clue = clues.close(conn, clue_id, caller.actor, services.now(), body.note if body else "")
+    return _detail(conn, clue, services)
+
+
+@router.post(
+    "/{clue_id}/reopen",
+    summary="Send a clue back to its department",
+    response_model=ClueDetail,
+    responses=_ACTION,
+)
+def reopen(
+    clue_id: RecordId, conn: Conn, caller: Admin, services: ServicesDep, body: ReopenNote
+) -> ClueDetail:
+    """The feedback is not accepted: the department must handle the clue again."""
+    clue = clues.reopen(conn, clue_id, caller.actor, services.now(), body.note)
+    return _detail(conn, clue, services)

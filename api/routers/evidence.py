@@ -1,0 +1,82 @@
+"""Evidence files by SHA-256: upload with the hash claimed, download where the caller may see it."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Conn, Reader, ServicesDep, Uploader
+from api.errors import unprocessable
+from api.routers import AUTH_RESPONSES, NOT_FOUND
+from api.schemas import EvidencePublic
+from hub.evidence import EvidenceError
+from hub.workflow import RecordNotFound
+
+router = APIRouter(prefix="/evidence", tags=["evidence"], responses=AUTH_RESPONSES)
+Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file, lower-case hex")]
+MediaType = Annotated[str, Header(max_length=200, pattern=r"^[\w.+-]+/[\w.+-]+(;[^\x00]*)?$")]
+
+# What a department may download: evidence of its own clues and of the alerts behind them.
+_DEPARTMENT_MAY_SEE = (
+    "SELECT 1 FROM risk_clues c LEFT JOIN alerts a ON a.id = c.alert_id WHERE c.department = %(dept)s"
+    " AND (%(h)s = ANY(c.evidence) OR %(h)s = ANY(c.feedback_evidence) OR %(h)s = ANY(a.evidence)) LIMIT 1"
+)
+
+
+@router.put(
+    "/{sha256}",
+    response_model=EvidencePublic,
+    summary="Upload an evidence file",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    responses={422: {"description": "The body does not hash to the SHA-256 in the path"}},
+)
+async def put_evidence(
+    sha256: Digest,
+    request: Request,
+    services: ServicesDep,
+    caller: Uploader,
+    content_type: MediaType = "application/octet-stream",
+) -> EvidencePublic:
+    """The raw bytes as the body; the server hashes them and refuses a mismatch. Idempotent."""
+    data = await request.body()
+
+    def store() -> str:
+        with services.hub.db.transaction() as conn:
+            return services.hub.evidence.register(conn, data, content_type)
+
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise unprocessable(["path", "sha256"], f"the body hashes to {actual}, not to the claimed {sha256}")
+    await run_in_threadpool(store)
+    return EvidencePublic(sha256=sha256, size=len(data), media_type=content_type, link=f"/evidence/{sha256}")
+
+
+@router.get(
+    "/{sha256}",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}},
+    summary="Download an evidence file",
+)
+def get_evidence(sha256: Digest, conn: Conn, caller: Reader, services: ServicesDep) -> Response:
+    """The file, checked against its hash. A department gets only the evidence behind its clues."""
+    if caller.department is not None and (
+        conn.execute(_DEPARTMENT_MAY_SEE, {"dept": caller.department, "h": sha256}).fetchone() is None
+    ):
+        raise RecordNotFound(f"no evidence {sha256}")
+    row = conn.execute("SELECT media_type FROM evidence WHERE sha256 = %s", (sha256,)).fetchone()
+    if row is None or not services.hub.evidence.exists(sha256):
+        raise RecordNotFound(f"no evidence {sha256}")
+    try:
+        data = services.hub.evidence.read(sha256)
+    except EvidenceError as exc:  # the file changed on disk: say so loudly, never serve it
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None
+    media_type = str(row[0])
+    return Response(data, status.HTTP_200_OK, media_type=media_type, headers={"ETag": f'"{sha256}"'})

@@ -1,0 +1,90 @@
+"""Health, metrics, login and the offline API docs page."""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.responses import HTMLResponse
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from api.auth import AuthError, log_in
+from api.deps import ServicesDep, Staff
+from api.docs import docs_page
+from api.routers import AUTH_RESPONSES
+from api.schemas import Health, Login, Session
+
+router = APIRouter(tags=["system"])
+
+
+def _broker_reachable(url: str, timeout: float = 1.0) -> bool:
+    parts = urlsplit(url)
+    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}}, summary="Health")
+def healthz(services: ServicesDep, response: Response) -> Health:
+    """Database and broker reachability; 503 when the database does not answer."""
+    try:
+        with services.hub.db.transaction() as conn:
+            conn.execute("SELECT 1")
+        database = "ok"
+    except Exception:
+        database = "unreachable"
+    broker_url = services.broker_url
+    broker = (
+        "not_configured" if broker_url is None else ("ok" if _broker_reachable(broker_url) else "unreachable")
+    )
+    stream = "ok" if services.feed.listening.is_set() else "reconnecting"
+    if database != "ok":
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    overall = (
+        "down" if database != "ok" else ("ok" if broker != "unreachable" and stream == "ok" else "degraded")
+    )
+    return Health(status=overall, database=database, broker=broker, stream=stream)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        **AUTH_RESPONSES,
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+    },
+    summary="Prometheus metrics",
+)
+def metrics(services: ServicesDep, caller: Staff) -> Response:
+    """Request counts and latencies, alerts by state, overdue clues, and the process-wide
+    counters other parts of the hub register (ingest)."""
+    body = generate_latest(services.metrics.registry) + generate_latest(REGISTRY)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post(
+    "/auth/login",
+    response_model=Session,
+    responses={code: AUTH_RESPONSES[code] for code in (400, 401, 413)},
+    summary="Log in to the dashboard",
+)
+def login(body: Login, services: ServicesDep) -> Session:
+    """Exchange a username and password for a session token."""
+    now = services.now()
+    lifetime = services.settings.session_lifetime
+    try:
+        with services.hub.db.transaction() as conn:
+            token = log_in(conn, body.username, body.password, now, lifetime)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    return Session(token=token, expires_at=now + lifetime)
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+def docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(docs_page(request.app.title, request.app.openapi_url or "/openapi.json"))

@@ -1,0 +1,266 @@
+"""Request and response bodies, in families: what callers send (Create/Update) and see (Public)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import HTTPException, Path, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from hub.events import Event, Outcome, Sha256
+from hub.records import AlertStatus, ClueStatus, Verdict
+
+
+def nul_paths(value: Any, path: str = "") -> Iterator[str]:
+    """Where a NUL character hides in parsed JSON: PostgreSQL can store none in text or jsonb."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or "(value)"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in str(key):
+                yield f"{path}.{key!r}" if path else repr(key)
+            yield from nul_paths(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from nul_paths(item, f"{path}[{index}]")
+
+
+class Body(BaseModel):
+    """Base of every request body: unknown fields are refused, and so are NUL characters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        found = next(nul_paths(data), None)
+        if found is not None:
+            raise PydanticCustomError("nul_character", "{where} contains a NUL character", {"where": found})
+        return data
+
+
+class Public(BaseModel):
+    """Base of every response body, read from the hub's records."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Problem(BaseModel):
+    """An error the caller can act on."""
+
+    detail: str = Field(description="What was wrong and what is expected")
+
+
+class Conflict(Problem):
+    """An action the record's state does not allow."""
+
+    status: str = Field(description="The record's current state")
+    allowed: list[str] = Field(description="Actions allowed in that state")
+
+
+class Note(Body):
+    """An optional remark kept in the record's trail."""
+
+    note: str = Field(default="", max_length=2000)
+
+
+class ReopenNote(Body):
+    """Why the feedback is not accepted."""
+
+    note: str = Field(min_length=1, max_length=2000, description="What the department must do again")
+
+
+class AlertPublic(Public):
+    """An alert as operators see it."""
+
+    id: int
+    source: str
+    site: str
+    rule: str
+    title: str
+    severity: str
+    status: AlertStatus
+    first_seen: datetime
+    last_seen: datetime
+    ended_at: datetime | None
+    count: int
+    evidence: list[str] = Field(description="SHA-256 of each evidence file")
+    updated_at: datetime
+
+
+class TransitionPublic(Public):
+    """One step of a record's trail."""
+
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    note: str
+
+
+class AlertDetail(AlertPublic):
+    first_event: str
+    last_event: str
+    evidence_links: list[str] = Field(description="Where to download each evidence file")
+    trail: list[TransitionPublic]
+
+
+class AlertPage(BaseModel):
+    items: list[AlertPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class CluePublic(Public):
+    """A risk clue (风险线索) with its deadlines; `overdue` names the deadline passed, if any."""
+
+    id: int
+    alert_id: int | None
+    department: str
+    site: str
+    rule: str
+    item_code: str
+    object_code: str | None
+    title: str
+    risk_class: int
+    status: ClueStatus
+    issued_at: datetime
+    claim_deadline: datetime
+    feedback_deadline: datetime
+    claimed_at: datetime | None
+    fed_back_at: datetime | None
+    closed_at: datetime | None
+    verdict: Verdict | None
+    feedback: str | None
+    overdue: Literal["claim", "feedback"] | None
+
+
+class ClueDetail(CluePublic):
+    evidence: list[str]
+    feedback_evidence: list[str]
+    evidence_links: list[str]
+    allowed: list[str] = Field(description="Actions the clue's state allows now")
+    trail: list[TransitionPublic]
+
+
+class CluePage(BaseModel):
+    items: list[CluePublic]
+    next_cursor: str | None
+
+
+class RecordPublic(Public):
+    """A supervision-action record (监管行为) with its exchange fields."""
+
+    id: int
+    record_id: str
+    event_id: str
+    alert_id: int | None
+    item_code: str
+    item_name: str
+    list_code: str
+    department_code: str
+    department_name: str
+    object_name: str | None
+    object_code: str | None
+    area_code: str
+    method: str
+    result: Literal["problem_found", "no_problem"]
+    inspected_at: datetime
+    site: str
+    rule: str
+    evidence: list[str]
+    config_sha256: str
+    batch_id: str
+    operation: Literal["I", "U", "D"]
+    exchange_source: str
+    exchange_time: datetime
+
+
+class RecordPage(BaseModel):
+    items: list[RecordPublic]
+    next_cursor: str | None
+
+
+class EventBatch(Body):
+    """Events from an edge box; each id is taken once, so a batch may be sent again safely."""
+
+    events: list[Event] = Field(min_length=1, description="At most OFFSITE_API_MAX_EVENTS events")
+
+
+class EventTaken(BaseModel):
+    id: str
+    outcome: Outcome
+    alert_id: int | None
+
+
+class IntakeResult(BaseModel):
+    taken: list[EventTaken]
+
+
+class EvidencePublic(BaseModel):
+    sha256: Sha256
+    size: int
+    media_type: str
+    link: str
+
+
+class Login(Body):
+    username: str = Field(min_length=1, max_length=63)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Session(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    database: Literal["ok", "unreachable"]
+    broker: Literal["ok", "unreachable", "not_configured"]
+    stream: Literal["ok", "reconnecting"]
+
+
+Since = Annotated[AwareDatetime | None, Field(description="From this moment, inclusive, with timezone")]
+Until = Annotated[AwareDatetime | None, Field(description="Before this moment, with timezone")]
+Limit = Annotated[int, Field(ge=1, le=200, description="Page size")]
+Cursor = Annotated[str | None, Field(max_length=200, description="`next_cursor` of the previous page")]
+
+
+def encode_cursor(at: datetime, record_id: int) -> str:
+    """An opaque cursor after the row (at, id)."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{record_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (at, id) a cursor stands for; 422 naming the query parameter when it is not one of ours."""
+    if cursor is None:
+        return None
+    try:
+        at, record_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        parsed = datetime.fromisoformat(at), int(record_id)
+        if parsed[0].tzinfo is None:
+            raise ValueError("naive")
+        return parsed
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"loc": ["query", "cursor"], "msg": "not a cursor from a previous page", "type": "cursor"}],
+        ) from None
+
+
+def next_cursor(rows: list[Any], limit: int, time_field: str) -> str | None:
+    """The cursor after the last row, when the page is full."""
+    if len(rows) < limit:
+        return None
+    last = rows[-1]
+    return encode_cursor(getattr(last, time_field), last.id)
+
+
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The record's id")]

@@ -1,0 +1,140 @@
+"""The API served by uvicorn on a free port, on a fresh database of each server, with a token per role."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.auth import Role, create_token
+from api.settings import ApiSettings
+from hub.config import Settings, load_config
+from hub.evidence import EvidenceStore
+from hub.runtime import Hub
+from tests.conftest import REPO, Server
+from tests.hub.feed import GAS, HALL
+
+# Who calls, as (role, department, site); market and hall-office are the demo's two departments.
+CALLERS: dict[str, tuple[Role, str | None, str | None]] = {
+    "admin": ("admin", None, None),
+    "operator": ("operator", None, None),
+    "market": ("department", "market", None),
+    "hall": ("department", "hall-office", None),
+    "edge": ("edge", None, "lintong-coldstore"),
+}
+LIMITS = ApiSettings(max_body=64 * 1024, max_upload=256 * 1024, max_events=50, stream_poll=0.5)
+
+
+@dataclass
+class Api:
+    """A running API and a client per caller; `anonymous` sends no token."""
+
+    url: str
+    hub: Hub
+    tokens: dict[str, str]
+
+    def client(self, who: str) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def call(self, who: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self.client(who) as client:
+            return client.request(method, path, **kwargs)
+
+    def raise_finding(self, base: dict[str, str], **extra: Any) -> dict[str, Any]:
+        """Send one event from a source of its own (so it opens a new alert); the intake's answer."""
+        kind = base["source"].split(":")[0]
+        event = {
+            **base,
+            "id": f"t-{uuid.uuid4().hex}",
+            "source": f"{kind}:t{uuid.uuid4().hex[:12]}",
+            "time": (datetime.now(UTC) - timedelta(seconds=1)).isoformat(),
+            **extra,
+        }
+        answer = self.call("admin", "POST", "/events", json={"events": [event]})
+        assert answer.status_code == 200, answer.text
+        taken: dict[str, Any] = answer.json()["taken"][0]
+        return taken
+
+    def clue_of(self, alert_id: int) -> int:
+        with self.hub.db.transaction() as conn:
+            row = conn.execute("SELECT id FROM risk_clues WHERE alert_id = %s", (alert_id,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@contextmanager
+def serve(server: Server, data: Path) -> Iterator[Api]:
+    """Start the API on a fresh database of `server`; stop it and drop the database after."""
+    dsn = server.create_database()
+    hub = Hub.start(load_config(REPO / "configs" / "demo.yaml"), Settings(data_dir=data), dsn=dsn)
+    hub.evidence = EvidenceStore(data / "evidence")
+    tokens = {}
+    with hub.db.transaction() as conn:
+        for who, (role, department, site) in CALLERS.items():
+            tokens[who] = create_token(conn, who, role, datetime.now(UTC), department=department, site=site)
+    app = create_app(lambda: nullcontext(hub), LIMITS)
+    sock = _free_socket()
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
+    userver = uvicorn.Server(config)
+    thread = threading.Thread(target=userver.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not userver.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.02)
+    host, port = sock.getsockname()
+    try:
+        yield Api(f"http://{host}:{port}", hub, tokens)
+    finally:
+        userver.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        hub.close()
+        server.drop_database(dsn)
+
+
+@pytest.fixture(scope="module")
+def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """One API per test module and server kind; tests make records of their own through it."""
+    with serve(server, tmp_path_factory.mktemp("api")) as running:
+        yield running
+
+
+@pytest.fixture
+def market_alert(api: Api) -> int:
+    """A fresh gas alert in the cold store, with a clue routed to market supervision."""
+    alert_id: int = api.raise_finding(GAS, evidence=[])["alert_id"]
+    return alert_id
+
+
+@pytest.fixture
+def hall_alert(api: Api) -> int:
+    """A fresh absence alert in the service hall, with a clue routed to the hall office."""
+    alert_id: int = api.raise_finding(HALL)["alert_id"]
+    return alert_id
+
+
+def evidence_file(api: Api, content: bytes, media_type: str = "image/jpeg") -> str:
+    """Store evidence bytes directly in the hub (as an edge upload would) and return the hash."""
+    with api.hub.db.transaction() as conn:
+        return api.hub.evidence.register(conn, content, media_type)

@@ -1,0 +1,75 @@
+"""`offsite token create`, `offsite up --api` and `offsite config export`, as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import yaml
+
+from tests.conftest import REPO, Server
+
+DEMO = REPO / "configs" / "demo.yaml"
+
+
+def _offsite(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
+    dsn = server.create_database()
+    env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
+    port = _free_port()
+    command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        refused = _offsite(env, tmp_path, "token", "create", "--role", "department")
+        assert refused.returncode == 2 and "needs --department" in refused.stderr
+        made = _offsite(env, tmp_path, "token", "create", "--role", "operator", "--name", "duty desk")
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        assert token.startswith("ofs_")
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{url}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the API did not come up"
+                time.sleep(0.2)
+        assert health.json()["database"] == "ok"
+        listed = httpx.get(f"{url}/alerts", headers={"Authorization": f"Bearer {token}"})
+        assert (listed.status_code, listed.json()) == (200, {"items": [], "next_cursor": None})
+        assert httpx.get(f"{url}/alerts", headers={"Authorization": "Bearer ofs_wrong"}).status_code == 401
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+        assert proc.returncode == 0, rest
+        exported = _offsite(env, tmp_path, "config", "export")
+        assert exported.returncode == 0, exported.stderr
+        assert yaml.safe_load(exported.stdout) == yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+        with psycopg.connect(dsn) as conn:
+            created = conn.execute(
+                "SELECT detail->>'name', detail->>'role' FROM audit_log WHERE action = 'token.create'"
+            )
+            assert created.fetchall() == [("duty desk", "operator")]
+    finally:
+        proc.kill()
+        server.drop_database(dsn)
