@@ -1,0 +1,1 @@
+"""MQTT messages -> readings -> rule hits (paho-mqtt; TimescaleDB writer). Arrives with the IoT issue."""

@@ -1,0 +1,264 @@
+"""MQTT -> readings on a real Mosquitto and real databases: exactly once through outages, bad data aside."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from hub.config import Deployment
+from hub.store.db import Database, open_database
+from iot.ingest import BrokerAddress, SensorIngest, wait_until
+from tests.conftest import Server
+from tests.iot.conftest import GATEWAY_TOPIC, TEMP_TOPIC
+from tests.mosquitto import Broker, start_broker
+from tests.pgcluster import start_cluster
+
+T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    started = start_broker()
+    yield started
+    started.remove()
+
+
+def stored(db: Database) -> list[tuple[str, str, datetime, float]]:
+    with db.pool.connection() as conn:
+        return conn.execute(
+            "SELECT sensor, metric, time, value FROM readings ORDER BY time, sensor"
+        ).fetchall()
+
+
+def row_count(db: Database, table: str) -> int:
+    with db.pool.connection() as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+class Publisher:
+    """A device-side paho client with a persistent session, publishing at QoS 1."""
+
+    def __init__(self, broker: Broker, client_id: str = "test-device") -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.max_queued_messages_set(0)
+        self.client.max_inflight_messages_set(100)
+        self.client.reconnect_delay_set(0.1, 1)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
+        self.client.loop_start()
+        self.sent: list[mqtt.MQTTMessageInfo] = []
+
+    def send(self, topic: str, body: object) -> None:
+        self.sent.append(self.client.publish(topic, json.dumps(body), qos=1))
+
+    def finish(self, timeout: float = 30) -> None:
+        assert wait_until(lambda: all(m.is_published() for m in self.sent), timeout), (
+            "publisher did not finish"
+        )
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def reading(i: int) -> dict[str, object]:
+    return {"temperature": -20 + (i % 7) * 0.5, "ts": (T0 + timedelta(seconds=i)).isoformat()}
+
+
+def make_ingest(
+    deployment: Deployment, db: Database, broker: Broker, client_id: str = "ingest"
+) -> SensorIngest:
+    ingest = SensorIngest(deployment, db, BrokerAddress(port=broker.port), client_id=client_id)
+    ingest.start()
+    assert ingest.wait_connected(10)
+    return ingest
+
+
+def test_readings_from_paho_and_mosquitto_pub_are_stored(
+    deployment: Deployment, db: Database, broker: Broker
+) -> None:
+    ingest = make_ingest(deployment, db, broker)
+    try:
+        device = Publisher(broker)
+        for i in range(300):
+            device.send(TEMP_TOPIC, reading(i))
+        device.finish()
+        stamp = (T0 + timedelta(hours=1)).isoformat()
+        gateway = [{"sensor": "coldstore-temp", "temperature": -17.5, "ts": stamp},
+                   {"sensor": "dock-humidity", "rh": 612, "ts": stamp}]  # fmt: skip
+        command = ["mosquitto_pub", "-p", str(broker.port), "-q", "1", "-t", GATEWAY_TOPIC]
+        subprocess.run([*command, "-m", json.dumps(gateway)], check=True, timeout=10)
+        assert wait_until(lambda: row_count(db, "readings") == 302, 20), ingest.stats
+    finally:
+        ingest.stop()
+    expected = [
+        ("coldstore-temp", "temperature", T0 + timedelta(seconds=i), -20 + (i % 7) * 0.5) for i in range(300)
+    ]
+    expected += [("coldstore-temp", "temperature", T0 + timedelta(hours=1), -17.5),
+                 ("dock-humidity", "rh", T0 + timedelta(hours=1), 61.2)]  # fmt: skip
+    assert stored(db) == sorted(expected, key=lambda r: (r[2], r[0]))
+    assert ingest.stats.acked == 301 and ingest.stats.refused == 0
+
+
+def test_broker_restart_mid_stream_loses_and_duplicates_nothing(
+    deployment: Deployment, db: Database, broker: Broker
+) -> None:
+    ingest = make_ingest(deployment, db, broker)
+    try:
+        device = Publisher(broker)
+        for i in range(1500):
+            device.send(TEMP_TOPIC, reading(i))
+            if i == 700:
+                broker.stop()
+                broker.start()
+        device.finish(timeout=60)
+        assert wait_until(lambda: row_count(db, "readings") == 1500, 30), row_count(db, "readings")
+    finally:
+        ingest.stop()
+    times = [r[2] for r in stored(db)]
+    assert times == [T0 + timedelta(seconds=i) for i in range(1500)]
+
+
+def test_database_outage_mid_stream_loses_and_duplicates_nothing(
+    deployment: Deployment, broker: Broker, server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    if server.kind != "timescaledb":  # one run is enough: this test owns a server it can stop
+        assert server.kind == "embedded"
+        return
+    cluster = start_cluster(tmp_path_factory.mktemp("outage"), timescaledb=True)
+    db = open_database(cluster.dsn, Path(tmp_path_factory.mktemp("outage-data")), pool_size=2)
+    try:
+        from hub.store.migrate import upgrade
+
+        upgrade(db)
+        ingest = make_ingest(deployment, db, broker)
+        try:
+            device = Publisher(broker)
+            for i in range(400):
+                device.send(TEMP_TOPIC, reading(i))
+            assert wait_until(lambda: row_count(db, "readings") >= 100, 20)
+            cluster.stop()
+            for i in range(400, 1200):
+                device.send(TEMP_TOPIC, reading(i))
+            device.finish()
+            assert wait_until(lambda: ingest.stats.write_retries > 0, 15)
+            cluster.start()
+            assert wait_until(lambda: row_count(db, "readings") == 1200, 40), ingest.stats
+        finally:
+            ingest.stop()
+        assert [r[2] for r in stored(db)] == [T0 + timedelta(seconds=i) for i in range(1200)]
+    finally:
+        db.close()
+        cluster.remove()
+
+
+def test_ingest_restart_redelivers_unacknowledged_messages(
+    deployment: Deployment, db: Database, broker: Broker
+) -> None:
+    first = make_ingest(deployment, db, broker, client_id="ingest-persistent")
+    first.stop()  # the session stays with the broker, which keeps what arrives meanwhile
+    device = Publisher(broker)
+    for i in range(500):
+        device.send(TEMP_TOPIC, reading(i))
+    device.finish()
+    second = make_ingest(deployment, db, broker, client_id="ingest-persistent")
+    try:
+        assert wait_until(lambda: row_count(db, "readings") == 500, 20), row_count(db, "readings")
+    finally:
+        second.stop()
+
+
+BAD_PAYLOADS: list[tuple[str, bytes, str]] = [
+    (TEMP_TOPIC, b"not json {", "payload is not JSON"),
+    (TEMP_TOPIC, b'{"temperature": NaN}', "value is not finite"),
+    (TEMP_TOPIC, b'{"temperature": "cold"}', "value must be a number"),
+    (TEMP_TOPIC, b'{"temperature": 900}', "outside physical bounds"),
+    ("sites/lintong-coldstore/sensors/ghost/telemetry", b'{"temperature": 1}', "unknown sensor 'ghost'"),
+    ("sites/lintong-coldstore/sensors/coldstore-temp/status", b"1", None),  # not subscribed: never seen
+    (TEMP_TOPIC, b"[" * 70_000 + b"]" * 70_000, "nested too deeply"),
+    (TEMP_TOPIC, b"1" * 300_000, "exceeds"),
+    (TEMP_TOPIC, b'{"temperature": -20, "ts": "2099-01-01T00:00:00Z"}', "in the future"),
+    (GATEWAY_TOPIC, b'[{"sensor": "coldstore-gas", "lel": 3}]', "is not behind gateway"),
+]  # type: ignore[list-item]
+
+
+def test_malformed_payloads_go_to_dead_letters_and_good_ones_are_kept(
+    deployment: Deployment, db: Database, broker: Broker
+) -> None:
+    ingest = make_ingest(deployment, db, broker)
+    try:
+        device = Publisher(broker)
+        for i in range(1000):
+            topic, payload, _ = BAD_PAYLOADS[i % len(BAD_PAYLOADS)]
+            device.sent.append(device.client.publish(topic, payload, qos=1))
+            device.send(TEMP_TOPIC, reading(i))
+        device.finish(timeout=60)
+        expected_dead = sum(1 for i in range(1000) if BAD_PAYLOADS[i % len(BAD_PAYLOADS)][2] is not None)
+        assert wait_until(
+            lambda: row_count(db, "readings") == 1000 and row_count(db, "dead_letters") == expected_dead, 30
+        ), (row_count(db, "readings"), row_count(db, "dead_letters"))
+    finally:
+        ingest.stop()
+    with db.pool.connection() as conn:
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM dead_letters ORDER BY id").fetchall()]
+        heads = conn.execute(
+            "SELECT max(length(payload_head)), max(payload_size) FROM dead_letters"
+        ).fetchone()
+    for _, _, reason in BAD_PAYLOADS:
+        if reason is not None:
+            assert any(reason in r for r in reasons), reason
+    assert heads is not None and heads[0] <= 256 and heads[1] == 300_000
+    assert [r[2] for r in stored(db)] == [T0 + timedelta(seconds=i) for i in range(1000)]
+
+
+def test_many_workers_share_the_load(deployment: Deployment, db: Database, broker: Broker) -> None:
+    from tests.iot.conftest import iot_config
+
+    shared = iot_config(share_group="ingest")
+    workers = [make_ingest(shared, db, broker, client_id=f"worker-{n}") for n in range(2)]
+    try:
+        device = Publisher(broker)
+        for i in range(600):
+            device.send(TEMP_TOPIC, reading(i))
+        device.finish()
+        assert wait_until(lambda: row_count(db, "readings") == 600, 20)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert all(w.stats.messages > 0 for w in workers), [w.stats.messages for w in workers]
+    assert sum(w.stats.messages for w in workers) == 600
+
+
+def test_a_worker_survives_a_failing_batch(deployment: Deployment, db: Database, broker: Broker) -> None:
+    ingest = make_ingest(deployment, db, broker)
+    failures = threading.Event()
+    original = ingest.decoder.decode
+
+    def flaky(topic: str, payload: bytes, received: datetime):  # type: ignore[no-untyped-def]
+        if payload == b"boom" and not failures.is_set():
+            failures.set()
+            raise RuntimeError("decoder bug")
+        return original(topic, payload, received)
+
+    ingest.decoder.decode = flaky  # type: ignore[method-assign]
+    try:
+        device = Publisher(broker)
+        device.sent.append(device.client.publish(TEMP_TOPIC, b"boom", qos=1))
+        device.finish()
+        assert wait_until(failures.is_set, 10)
+        device = Publisher(broker, client_id="second-device")
+        device.send(TEMP_TOPIC, reading(1))
+        device.finish()
+        assert wait_until(lambda: row_count(db, "readings") == 1, 10)
+    finally:
+        ingest.stop()
+    assert ingest.stats.last_error == "decoder bug"
