@@ -1,0 +1,116 @@
+"""Camera status (online, reconnecting, frozen, offline) and how a change becomes hub input.
+
+A change is reported once, through a callback; `health_events` turns it into events for the
+deployment's `offline` rules of that camera, and `store_health` into `device_health` rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import numpy as np
+from av import VideoFrame
+from psycopg.types.json import Jsonb
+
+from hub.config import Deployment
+from hub.config.devices import Camera
+from hub.config.rules import Offline
+from hub.events import Event
+from hub.store.db import Connection
+
+THUMBNAIL = (32, 18)  # width, height of the grey picture compared for frozen detection
+FROZEN_DIFFERENCE = 1.5  # mean absolute grey-level difference below which two pictures are the same
+
+
+class CameraStatus(StrEnum):
+    CONNECTING = "connecting"  # started, no frame yet
+    ONLINE = "online"  # frames arrive and the picture changes
+    RECONNECTING = "reconnecting"  # the stream broke or went silent; retrying with backoff
+    FROZEN = "frozen"  # frames arrive but show the same picture
+    OFFLINE = "offline"  # reconnecting for too long, or a source that cannot work (see detail)
+
+
+PROBLEMS = frozenset({CameraStatus.OFFLINE, CameraStatus.FROZEN})
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    camera: str
+    status: CameraStatus
+    previous: CameraStatus
+    time: datetime
+    detail: str = ""  # why: the error, "no frame for 10 s", "same picture for 30 s"
+
+
+class FrozenDetector:
+    """Compares small grey thumbnails: the picture is frozen when none differed for `after` seconds."""
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self._reference: np.ndarray | None = None
+        self._changed_at = 0.0
+
+    def reset(self) -> None:
+        self._reference = None
+
+    def update(self, frame: VideoFrame, now: float) -> bool:
+        """Feed a decoded frame at monotonic time `now`; True while the picture is frozen."""
+        width, height = THUMBNAIL
+        thumb = frame.reformat(width=width, height=height, format="gray").to_ndarray().astype(np.int16)
+        if self._reference is None or float(np.abs(thumb - self._reference).mean()) > FROZEN_DIFFERENCE:
+            self._reference = thumb
+            self._changed_at = now
+        return self.frozen(now)
+
+    def frozen(self, now: float) -> bool:
+        return self._reference is not None and now - self._changed_at >= self.after
+
+
+def status_event(change: StatusChange, rule: Offline, camera: Camera) -> Event | None:
+    """The event a status change means for one `offline` rule: raised when the camera goes
+    offline or freezes, cleared when it is back online; None for the other changes."""
+    if change.status in PROBLEMS:
+        cleared = False
+    elif change.status == CameraStatus.ONLINE and change.previous in PROBLEMS:
+        cleared = True
+    else:
+        return None
+    stamp = change.time.strftime("%Y%m%dT%H%M%S.%f")
+    return Event(
+        id=f"{rule.id}:{camera.id}:{change.status}:{stamp}",
+        source=f"camera:{camera.id}",
+        site=camera.site,
+        rule=rule.id,
+        time=change.time,
+        cleared=cleared,
+        object=camera.object,
+        title=None if cleared else f"{camera.name}: {change.status}",
+        payload={"status": str(change.status), "previous": str(change.previous), "detail": change.detail},
+    )
+
+
+def health_events(change: StatusChange, deployment: Deployment) -> list[Event]:
+    """Events for every `offline` rule of the changed camera."""
+    cameras = {c.id: c for c in deployment.cameras}
+    camera = cameras.get(change.camera)
+    if camera is None:
+        return []
+    events = (
+        status_event(change, rule, camera)
+        for rule in deployment.rules
+        if isinstance(rule, Offline) and rule.camera == camera.id
+    )
+    return [e for e in events if e is not None]
+
+
+def store_health(conn: Connection, changes: Iterable[StatusChange]) -> None:
+    """Record status changes in `device_health` (kind 'camera')."""
+    for change in changes:
+        conn.execute(
+            "INSERT INTO device_health (time, kind, device, status, detail)"
+            " VALUES (%s, 'camera', %s, %s, %s)",
+            (change.time, change.camera, str(change.status), Jsonb({"detail": change.detail})),
+        )

@@ -1,0 +1,1 @@
+"""Frames -> detections -> tracks -> rule hits (ultralytics / onnxruntime). Arrives with the video issue."""
