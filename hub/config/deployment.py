@@ -20,6 +20,7 @@ from hub.config.domain import (
 )
 from hub.config.rules import Rule
 from hub.config.types import Model, RiskClass, Seconds
+from hub.config.vision import Vision
 
 
 class Retention(Model):
@@ -105,6 +106,7 @@ class Deployment(Model):
     gateways: list[Gateway] = Field(default_factory=list)
     iot: IotIngest = Field(default_factory=IotIngest)
     rules: list[Rule] = Field(default_factory=list)
+    vision: Vision = Field(default_factory=Vision)
     storage: Storage = Field(default_factory=Storage)
     broker: Broker = Field(default_factory=Broker)
 

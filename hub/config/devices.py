@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from hub.config.types import CreditCode, Id, Model, Seconds
-
-Point = Annotated[
-    tuple[float, float], Field(description="Pixel coordinates [x, y] in the camera's full frame")
-]
+from hub.config.types import CreditCode, Id, Model, Point, Seconds
+from hub.config.vision import CameraDetection
 
 
 class Camera(Model):
@@ -42,6 +39,9 @@ class Camera(Model):
     )
     frozen_after: Seconds = Field(default=30.0, description="The same picture for this long: frozen")
     object: CreditCode | None = Field(default=None, description="Supervised object this camera watches")
+    detect: CameraDetection | None = Field(
+        default=None, description="Detection on this camera; none if absent"
+    )
     enabled: bool = True
 
 

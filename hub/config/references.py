@@ -59,6 +59,7 @@ def reference_problems(d: Deployment) -> list[Problem]:
         ("sensors", [s.id for s in d.sensors], "id"),
         ("gateways", [g.id for g in d.gateways], "id"),
         ("rules", [r.id for r in d.rules], "id"),
+        ("vision.models", [m.id for m in d.vision.models], "id"),
     ):
         out += _unique(section, keys, field)
     for i, site in enumerate(d.sites):
@@ -75,6 +76,11 @@ def reference_problems(d: Deployment) -> list[Problem]:
             out += _ref(("routing", i, "match", "rules", j), rule_id, rules, "rule")
     placed = [("cameras", i, c.site, c.object) for i, c in enumerate(d.cameras)]
     placed += [("sensors", i, x.site, x.object) for i, x in enumerate(d.sensors)]
+    models = {m.id for m in d.vision.models}
+    undetected = {c.id for c in d.cameras if c.detect is None}
+    for i, camera in enumerate(d.cameras):
+        if camera.detect is not None:
+            out += _ref(("cameras", i, "detect", "model"), camera.detect.model, models, "model")
     for section, i, site_id, object_code in placed:
         out += _ref((section, i, "site"), site_id, sites, "site")
         out += _ref((section, i, "object"), object_code, objects, "object")
@@ -92,6 +98,8 @@ def reference_problems(d: Deployment) -> list[Problem]:
         out += _ref((*at, "object"), rule.object, objects, "object")
         if isinstance(rule, CameraRule | Offline):
             out += _ref((*at, "camera"), rule.camera, cameras, "camera")
+        if isinstance(rule, CameraRule) and rule.camera in undetected:
+            out.append(((*at, "camera"), f"camera {rule.camera!r} has no detect section to feed this rule"))
         if isinstance(rule, ZoneRule):
             zone = zones.get(rule.zone)
             if zone is None:

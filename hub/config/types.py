@@ -125,3 +125,8 @@ Severity = Literal["info", "minor", "major", "critical"]
 RiskClass = Literal[1, 2, 3]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+Point = Annotated[
+    tuple[float, float], Field(description="Pixel coordinates [x, y] in the camera's full frame")
+]

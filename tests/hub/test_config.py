@@ -61,14 +61,21 @@ BASE: dict[str, Any] = {
             "name": "1号窗口",
             "site": "hall",
             "url": "rtsp://192.0.2.10:554/Streaming/Channels/101",
+            "detect": {"model": "people", "min_confidence": {"person": 0.5}},
         },
         {
             "id": "cam2",
             "name": "等候区",
             "site": "hall",
             "url": "rtsp://192.0.2.11:554/Streaming/Channels/101",
+            "detect": {"model": "people"},
         },
     ],
+    "vision": {
+        "models": [
+            {"id": "people", "path": "models/people.onnx", "classes": {"Normal": "person"}},
+        ]
+    },
     "zones": [
         {"id": "post", "camera": "cam1", "polygon": [[0, 0], [100, 0], [100, 100]]},
         {"id": "seats", "camera": "cam2", "polygon": [[0, 0], [100, 0], [100, 100]]},
@@ -331,6 +338,20 @@ MISTAKES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str]] = [
         "zones[1].camera",
         "unknown camera 'cam9'; known: cam1, cam2",
         "camera: cam9",
+    ),
+    (
+        "unknown-model",
+        set_(("cameras", 1, "detect", "model"), "vehicles"),
+        "cameras[1].detect.model",
+        "unknown model 'vehicles'; known: people",
+        "model: vehicles",
+    ),
+    (
+        "rule-on-camera-without-detection",
+        set_(("cameras", 0, "detect"), None),
+        "rules[0].camera",
+        "camera 'cam1' has no detect section to feed this rule",
+        "camera: cam1",
     ),
     (
         "unknown-zone",

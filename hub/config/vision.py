@@ -1,0 +1,90 @@
+"""Detection settings: the models a deployment runs, and what each camera does with their output."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from hub.config.types import Id, Model, Point, Seconds
+
+ClassMap = dict[str, str]
+Polygon = Annotated[list[Point], Field(min_length=3, description="Corners, in order")]
+
+
+class DetectorModel(Model):
+    """A detection model file and how to run it."""
+
+    id: Id
+    path: str = Field(
+        min_length=1,
+        description="Model file (.onnx, .pt, .engine, OpenVINO folder), or pkg:MODULE/PATH inside a package",
+    )
+    backend: Literal["onnxruntime", "ultralytics"] = Field(
+        default="onnxruntime", description="onnxruntime (no torch: edge boxes) or ultralytics (torch)"
+    )
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N")
+    half: bool = Field(default=False, description="Half precision (GPU only)")
+    imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32, description="Network input size")
+    classes: ClassMap = Field(
+        default_factory=dict,
+        description="Model class name -> domain label (Normal: person); unmapped classes keep their name",
+    )
+
+
+class Motion(Model):
+    """Detect only when the picture changed: a still scene keeps its tracks without running the model."""
+
+    enabled: bool = True
+    threshold: float = Field(
+        default=0.002, gt=0, lt=1, description="Share of the picture that must change to run detection"
+    )
+    max_skip: Seconds = Field(
+        default=10.0, description="Run detection at least this often even in a still scene"
+    )
+
+
+class CameraDetection(Model):
+    """What a camera's frames go through: model, class map, filters, masks, motion gating."""
+
+    model: Id = Field(description="Id of a model in vision.models")
+    classes: ClassMap | None = Field(
+        default=None, description="Model class -> domain label for this camera; the model's map if absent"
+    )
+    min_confidence: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per domain label: lowest confidence kept (default vision.min_confidence)",
+    )
+    min_area: dict[str, float] = Field(
+        default_factory=dict, description="Per domain label: smallest box area kept, in pixels"
+    )
+    masks: list[Polygon] = Field(
+        default_factory=list, description="Polygons whose objects are ignored (a clock, a poster, a TV)"
+    )
+    motion: Motion = Field(default_factory=Motion)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> CameraDetection:
+        for label, value in self.min_confidence.items():
+            if not 0 <= value <= 1:
+                raise ValueError(f"min_confidence[{label!r}] must be between 0 and 1, not {value}")
+        return self
+
+
+class Tracking(Model):
+    """ByteTrack settings shared by the cameras."""
+
+    lost_after: Seconds = Field(default=5.0, description="A track unseen this long is dropped")
+    activation: float = Field(default=0.35, gt=0, le=1, description="Confidence that starts a new track")
+
+
+class Vision(Model):
+    """The video analysis: models, batching, tracking, evidence."""
+
+    models: list[DetectorModel] = Field(default_factory=list)
+    min_confidence: float = Field(default=0.35, ge=0, le=1, description="Default lowest confidence kept")
+    batch: int = Field(default=8, ge=1, le=64, description="Frames of several cameras detected together")
+    batch_wait: Seconds = Field(default=0.02, description="Longest wait to fill a batch")
+    tracking: Tracking = Field(default_factory=Tracking)
+    clip_before: Seconds = Field(default=5.0, description="Evidence clip: seconds before the finding")
+    clip_after: Seconds = Field(default=3.0, description="Evidence clip: seconds after the finding")
