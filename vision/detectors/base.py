@@ -1,0 +1,74 @@
+"""What every detector backend offers, and the settings one is built from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from ingest.frames import Image
+from vision.detections import Detections
+
+Backend = Literal["onnxruntime", "ultralytics"]
+BACKENDS: tuple[Backend, ...] = ("onnxruntime", "ultralytics")
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+class Detector(Protocol):
+    """A loaded object detector.
+
+    `detect` returns one `Detections` per image, boxes in that image's own pixels, `class_id` the
+    model's class and `labels` the model's class names; mapping them to domain labels
+    (`person`, `car`) is the camera's class map's job, not the detector's.
+    """
+
+    names: dict[int, str]  # model class id -> model class name
+
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        """Objects in each image (H x W x 3 uint8 BGR), in order."""
+        ...
+
+    def describe(self) -> str:
+        """One line for logs: backend, model file, device, input size."""
+        ...
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """How to load a detector; `load_detector(spec)` builds it."""
+
+    model: str  # a path or `pkg:MODULE/relative/path`, see `vision.models.resolve_model`
+    backend: Backend = "onnxruntime"
+    device: str = "cpu"  # cpu, cuda or cuda:N
+    half: bool = False  # FP16 on GPU (ultralytics; TensorRT provider); an ONNX file keeps its own type
+    imgsz: int = 640  # square input side in pixels, a multiple of 32; a fixed-size ONNX model's wins
+    confidence: float = 0.25  # minimum score kept
+    iou: float = 0.45  # boxes of one class overlapping more than this are merged by NMS
+    providers: tuple[str, ...] | None = None  # onnxruntime execution providers; None: from device
+    threads: int | None = None  # onnxruntime CPU threads; None: cores - 1 (1 to 8), as ultralytics
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"detector backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"detector device must be 'cpu', 'cuda' or 'cuda:N', not {self.device!r}")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ValueError(f"detector imgsz must be a positive multiple of 32, not {self.imgsz}")
+        for name in ("confidence", "iou"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"detector {name} must be between 0 and 1, not {value}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"detector threads must be at least 1, not {self.threads}")
+
+
+def check_images(images: Sequence[Image]) -> None:
+    """Refuse anything but non-empty H x W x 3 uint8 arrays, saying which image is wrong."""
+    for i, image in enumerate(images):
+        if not isinstance(image, np.ndarray):
+            raise ValueError(f"image {i} must be a numpy array, not {type(image).__name__}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
+            raise ValueError(f"image {i} must be H x W x 3 uint8 (BGR), not {image.shape} {image.dtype}")
