@@ -245,6 +245,26 @@ class Pipeline:
         )  # fmt: skip
         return clue_id
 
+    def attach(self, conn: Connection, event_id: str, evidence: list[str], actor: str) -> bool:
+        """Add evidence that came after its event (a clip, cut once its last seconds were filmed)
+        to the event and to the alert, record and clue it made. False for an unknown event."""
+        add = "evidence = evidence || ARRAY(SELECT unnest(%(ev)s::text[]) EXCEPT SELECT unnest(evidence))"
+        now = self.clock()
+        args: dict[str, object] = {"ev": evidence, "e": event_id, "now": now}
+        row = conn.execute(f"UPDATE events SET {add} WHERE id = %(e)s RETURNING alert_id", args).fetchone()
+        if row is None:
+            return False
+        conn.execute(f"UPDATE alerts SET {add}, updated_at = %(now)s WHERE id = %(a)s", {**args, "a": row[0]})
+        # The exchange sees a changed record as an update.
+        conn.execute(
+            f"UPDATE supervision_actions SET {add}, operation = 'U', exchange_time = %(now)s"
+            " WHERE event_id = %(e)s",
+            args,
+        )
+        conn.execute(f"UPDATE risk_clues SET {add} WHERE event_id = %(e)s", args)
+        audit.append(conn, actor, "evidence.attach", f"event:{event_id}", {"evidence": evidence}, now)
+        return True
+
     def close_stale(self, conn: Connection) -> list[int]:
         """Close active alerts of rules with `auto_close` that saw no repeat for that long."""
         closed = []

@@ -1,0 +1,235 @@
+"""Scenarios through the whole chain: composed clip -> PyAV decode -> real person model ->
+ByteTrack -> rules -> hub events, alerts, records and clues in a real PostgreSQL, with evidence.
+
+The clips are decoded frame by frame and stamped from their own timestamps, so each scenario is
+deterministic and its timings can be asserted to the frame. `test_queue_over_rtsp` runs the
+threaded service on a live RTSP stream instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+import yaml
+
+from hub.config import LoadedConfig, Settings, parse_config
+from hub.runtime import Hub
+from ingest.frames import Frame
+from ingest.worker import CameraWorker, WorkerSettings
+from tests.conftest import Server
+from tests.rtsp import start_rtsp_server, wait_for
+from vision import scenes
+from vision.analysis import CameraAnalyser
+from vision.detections import Detections
+from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.service import VisionService
+from vision.sink import HubSink
+from vision.zones import PolygonZone
+
+MODEL = "pkg:fall_detection/models/best_fp16.onnx"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)  # the clips' first frame
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    return load_detector(DetectorSpec(model=MODEL))
+
+
+def config(
+    rule: dict[str, Any], *, zone: Any = None, line: Any = None, url: str = "file:clip.mp4"
+) -> LoadedConfig:
+    """A one-camera deployment of a service hall with `rule`, and its zone or line."""
+    camera = {
+        "id": "cam", "name": "窗口", "site": "hall", "url": url, "fps": 5, "stale_after": 5,
+        "detect": {"model": "person", "min_area": {"person": 4000}},
+    }  # fmt: skip
+    rule = {"id": "rule", "name": "场景", "camera": "cam", "item": "61011500100001", "risk_class": 3, **rule}
+    if zone:
+        rule["zone"] = "zone"
+    if line:
+        rule["line"] = "line"
+    data: dict[str, Any] = {
+        "name": "scenario",
+        "sites": [{"id": "hall", "name": "大厅", "area_code": "610115"}],
+        "departments": [{"id": "office", "name": "管理办公室", "code": "11610115MB0148272E"}],
+        "items": [
+            {
+                "code": "61011500100001",
+                "name": "在岗履职检查",
+                "list_code": "6101150010000101",
+                "department": "office",
+            },
+        ],
+        "routing": [{"id": "all", "match": {"sites": ["hall"]}, "department": "office"}],
+        "cameras": [camera],
+        "zones": [{"id": "zone", "camera": "cam", "polygon": zone}] if zone else [],
+        "lines": [{"id": "line", "camera": "cam", "start": line[0], "end": line[1]}] if line else [],
+        "rules": [rule],
+        "vision": {"models": [{"id": "person", "path": MODEL, "classes": {"Normal": "person"}}]},
+    }
+    text = yaml.safe_dump(data, allow_unicode=True)
+    return LoadedConfig(parse_config(text), hashlib.sha256(text.encode()).hexdigest(), text)
+
+
+@pytest.fixture
+def start_hub(embedded_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.chdir(tmp_path)  # evidence goes to the default var/evidence under it
+    started: list[tuple[Hub, str]] = []
+
+    def start(loaded: LoadedConfig) -> Hub:
+        dsn = embedded_server.create_database()
+        hub = Hub.start(loaded, Settings(data_dir=tmp_path), dsn=dsn)
+        started.append((hub, dsn))
+        return hub
+
+    yield start
+    for hub, dsn in started:
+        hub.close()
+        embedded_server.drop_database(dsn)
+
+
+def play(clip: Path, analyser: CameraAnalyser, fps: float, start: datetime = T0) -> float:
+    """Decode the clip and analyse `fps` frames a second, stamped from the clip's own clock.
+    Returns the clip's length in seconds."""
+    next_due, last = 0.0, 0.0
+    with av.open(str(clip)) as container:
+        for index, picture in enumerate(container.decode(video=0)):
+            last = float(picture.time or 0.0)
+            if last + 1e-6 < next_due:
+                continue
+            next_due += 1 / fps
+            image = picture.to_ndarray(format="bgr24")
+            frame = Frame("cam", index, start + timedelta(seconds=last), last, picture.key_frame, image)
+            analyser.process(frame)
+    return last
+
+
+def analyser_for(hub: Hub, detector: Detector) -> CameraAnalyser:
+    deployment = hub.config.deployment
+    camera = deployment.cameras[0]
+
+    def detect(frame: Frame) -> Detections:
+        return detector.detect([frame.image])[0]
+
+    return CameraAnalyser(deployment, camera, CameraWorker(camera), detect, HubSink(hub))
+
+
+def in_zone(zone: PolygonZone, truth: scenes.FrameTruth) -> int:
+    """How many people of a frame's ground truth stand in the zone."""
+    boxes = list(truth.boxes.values())
+    return int(zone.trigger(Detections.build(boxes, [1.0] * len(boxes), [0] * len(boxes))).sum())
+
+
+def events(hub: Hub) -> list[tuple[float, bool, str, int]]:
+    """(seconds after T0, cleared, outcome, evidence files) of every event, in time order."""
+    with hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT time, cleared, outcome, cardinality(evidence) FROM events ORDER BY time, id"
+        ).fetchall()
+    return [((t - T0).total_seconds(), bool(c), str(o), int(n)) for t, c, o, n in rows]
+
+
+def test_absence_fires_after_max_absence_and_not_before(start_hub: Any, detector: Detector) -> None:
+    leave_at, max_absence = 3.0, 4.0
+    hub = start_hub(config({"type": "absence", "max_absence": max_absence, "smoothing": 1},
+                           zone=scenes.POST_ZONE))  # fmt: skip
+    scenes.write_clip(scenes.window_post_left(leave_at=leave_at, duration=14.0), Path("clip.mp4"))
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=5)
+    found = events(hub)
+    assert [(cleared, outcome) for _, cleared, outcome, _ in found] == [(False, "opened")], found
+    # The clerk is at the post until leave_at and out of the picture 1.8 s later.
+    assert leave_at + max_absence <= found[0][0] <= leave_at + 1.8 + max_absence + 0.2, found
+    with hub.db.transaction() as conn:
+        clue = conn.execute("SELECT department, risk_class, status FROM risk_clues").fetchall()
+    assert clue == [("office", 3, "issued")]
+
+
+def test_queue_fires_once_enough_people_wait_long_enough(start_hub: Any, detector: Detector) -> None:
+    min_count, min_duration = 4, 3.0
+    hub = start_hub(config({"type": "count", "min_count": min_count, "min_duration": min_duration},
+                           zone=scenes.WAITING_ZONE))  # fmt: skip
+    scene = scenes.queue_builds(max_people=5, every=2.0, duration=16.0)
+    truth = scenes.write_clip(scene, Path("clip.mp4"))
+    zone = PolygonZone(scenes.WAITING_ZONE)
+    waiting = [t.time for t in truth if in_zone(zone, t) >= min_count]
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=5)
+    found = events(hub)
+    assert [(cleared, outcome) for _, cleared, outcome, _ in found] == [(False, "opened")], found
+    assert waiting[0] + min_duration - 0.3 <= found[0][0] <= waiting[0] + min_duration + 1.0, (
+        found,
+        waiting[0],
+    )
+
+
+def test_stationary_person_fires_once_standing_long_enough(start_hub: Any, detector: Detector) -> None:
+    x, y = scenes.STILL_SPOT
+    zone = [[x - 300, y - 400], [x + 300, y - 400], [x + 300, y + 25], [x - 300, y + 25]]
+    hub = start_hub(config({"type": "stationary", "min_duration": 5, "max_movement": 25}, zone=zone))
+    scene = scenes.standing_still(arrive_at=1.0, duration=16.0)
+    truth = scenes.write_clip(scene, Path("clip.mp4"))
+    boxes = [next(iter(t.boxes.values()), None) for t in truth]
+    settled = next(t.time for t, box in zip(truth, boxes, strict=True) if box == boxes[-1])
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=5)
+    found = events(hub)
+    assert [(cleared, outcome) for _, cleared, outcome, _ in found] == [(False, "opened")], found
+    assert settled + 5 - 0.3 <= found[0][0] <= settled + 5 + 1.5, (found, settled)
+
+
+@pytest.mark.parametrize(
+    ("directions", "alerts"),
+    [
+        (["left_to_right"], 1),
+        (["right_to_left"], 0),
+        (["left_to_right", "right_to_left", "left_to_right"], 2),
+    ],
+)
+def test_wrong_way_crossing_opens_one_alert_per_crossing(
+    start_hub: Any, detector: Detector, directions: list[str], alerts: int
+) -> None:
+    rule = {"type": "line_crossing", "forbidden": "left_to_right", "cooldown": 1}
+    hub = start_hub(config(rule, line=scenes.CROSSING_LINE))
+    analyser = analyser_for(hub, detector)
+    start = T0
+    for i, direction in enumerate(directions):
+        clip = Path(f"walk-{i}.mp4")
+        scenes.write_clip(scenes.walks_across(direction), clip)  # type: ignore[arg-type]
+        start += timedelta(seconds=play(clip, analyser, fps=5, start=start) + 10)
+    with hub.db.transaction() as conn:
+        rows = conn.execute("SELECT status, cardinality(evidence) FROM alerts ORDER BY id").fetchall()
+    assert rows == [("closed", 1)] * alerts  # opened and closed at once; its picture attached
+
+
+def test_queue_over_rtsp_reaches_the_hub_with_picture_and_clip(
+    start_hub: Any, detector: Detector, tmp_path: Path
+) -> None:
+    scenes.write_clip(scenes.queue_builds(max_people=5, every=1.5, duration=20.0), tmp_path / "queue.mp4")
+    server = start_rtsp_server({"queue": tmp_path / "queue.mp4"})
+    try:
+        url = f"rtsp://127.0.0.1:{server.port}/queue"
+        hub = start_hub(config({"type": "count", "min_count": 4, "min_duration": 2},
+                               zone=scenes.WAITING_ZONE, url=url))  # fmt: skip
+        service = VisionService(hub.config.deployment, HubSink(hub), WorkerSettings(open_timeout=5),
+                                detectors={"person": detector})  # fmt: skip
+        with service:
+
+            def alerted_with_clip() -> bool:
+                with hub.db.transaction() as conn:
+                    row = conn.execute("SELECT cardinality(evidence) FROM alerts").fetchone()
+                return row is not None and row[0] == 2
+
+            wait_for(alerted_with_clip, 60)
+        stats = service.analysers["cam"].stats
+    finally:
+        server.remove()
+    with hub.db.transaction() as conn:
+        evidence = conn.execute("SELECT media_type FROM evidence ORDER BY media_type").fetchall()
+    assert evidence == [("image/jpeg",), ("video/mp4",)]
+    assert stats.errors == 0, stats.last_error
+    assert float(np.percentile(stats.latencies, 95)) < 2.0, stats.latencies

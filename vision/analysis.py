@@ -1,0 +1,224 @@
+"""One camera's analysis: frames -> (motion gate) -> detections -> tracks -> rule hits -> events.
+
+Each camera has a thread of its own that takes the newest frame from its capture worker, asks the
+shared detector worker for boxes when the picture moved, tracks, runs the camera's rules and turns
+their hits into hub events with evidence: the annotated picture at once, the clip from a few
+seconds before to a few seconds after once those seconds have been filmed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from hub.config import Deployment
+from hub.config.devices import Camera
+from hub.config.rules import CameraRule
+from hub.config.vision import CameraDetection, DetectorModel
+from hub.events import Event, Outcome
+from ingest.clip import ClipError
+from ingest.frames import Frame
+from ingest.worker import CameraWorker
+from vision.detections import Detections
+from vision.evidence import annotate, to_jpeg
+from vision.motion import MotionGate
+from vision.rules import Hit, VisionRule, build_rules
+from vision.sink import EventSink
+from vision.tracking import Tracker
+from vision.zones import PolygonZone
+
+log = logging.getLogger(__name__)
+
+Detect = Callable[[Frame], Detections]  # the shared detector: a frame's boxes, labelled with model names
+_EVENT_ID = re.compile(r"^[\w.:@-]{1,128}$")
+
+
+@dataclass
+class AnalysisStats:
+    frames: int = 0
+    detected: int = 0  # frames that went to the detector (the rest: no motion)
+    events: int = 0
+    clips: int = 0
+    errors: int = 0
+    last_error: str = ""
+    latencies: list[float] = field(default_factory=list)  # seconds, frame decoded -> event stored
+
+
+@dataclass(frozen=True)
+class _PendingClip:
+    due: float  # monotonic
+    event_id: str
+    start: datetime
+    end: datetime
+
+
+class Labeller:
+    """Model output -> the camera's domain: class map, per-label confidence and area, masks."""
+
+    def __init__(self, detect: CameraDetection, model: DetectorModel, default_confidence: float) -> None:
+        self.classes = detect.classes if detect.classes is not None else model.classes
+        self.min_confidence = detect.min_confidence
+        self.min_area = detect.min_area
+        self.default_confidence = default_confidence
+        self.masks = [PolygonZone(m) for m in detect.masks]
+
+    def __call__(self, found: Detections) -> Detections:
+        labelled = found.with_labels([self.classes.get(str(name), str(name)) for name in found.labels])
+        if not len(labelled):
+            return labelled
+        keep = labelled.confidence >= np.asarray(
+            [self.min_confidence.get(str(x), self.default_confidence) for x in labelled.labels], np.float32
+        )
+        keep &= labelled.area >= np.asarray([self.min_area.get(str(x), 0.0) for x in labelled.labels])
+        for mask in self.masks:
+            keep &= ~mask.trigger(labelled)
+        return labelled[keep]
+
+
+def event_id(camera: str, key: str, what: str) -> str:
+    """A stable, valid event id for a hit: readable when the key allows, hashed when it does not."""
+    candidate = f"v:{camera}:{key}:{what}"
+    if _EVENT_ID.match(candidate):
+        return candidate
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"v:{camera}:{digest}:{what}"
+
+
+class CameraAnalyser:
+    """The analysis thread of one camera."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        camera: Camera,
+        worker: CameraWorker,
+        detect: Detect,
+        sink: EventSink,
+        rules: Sequence[VisionRule[CameraRule]] | None = None,
+    ) -> None:
+        if camera.detect is None:
+            raise ValueError(f"camera {camera.id!r} has no detect section")
+        models = {m.id: m for m in deployment.vision.models}
+        self.camera = camera
+        self.worker = worker
+        self.sink = sink
+        self.settings = deployment.vision
+        self.tz = deployment.tz
+        self.labeller = Labeller(camera.detect, models[camera.detect.model], self.settings.min_confidence)
+        self.gate = MotionGate(camera.detect.motion)
+        self.tracker = Tracker(self.settings.tracking)
+        self.rules = list(rules) if rules is not None else build_rules(deployment, camera.id)
+        self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
+        self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
+        self.stats = AnalysisStats()
+        self._detect = detect
+        self._last = Detections.empty()  # what the detector saw last, reused while nothing moves
+        self._active: dict[str, set[str]] = {}  # rule -> keys of its occurrences still going on
+        self._clips: list[_PendingClip] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"analysis-{camera.id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped.set()
+        self._thread.join(timeout)
+        self._save_clips(force=True)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            frame = self.worker.queue.get(timeout=0.5)
+            try:
+                if frame is not None:
+                    self.process(frame)
+                self._save_clips()
+            except Exception as exc:  # one bad frame or a hub hiccup must not end the camera's analysis
+                log.exception("camera %s: analysis failed", self.camera.id)
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+
+    def process(self, frame: Frame) -> list[Hit]:
+        """Analyse one frame; returns the rule hits it caused (already delivered to the sink)."""
+        self.stats.frames += 1
+        if self.gate.should_detect(frame.image, time.monotonic()):
+            self._last = self.labeller(self._detect(frame))
+            self.stats.detected += 1
+        tracked = self.tracker.update(self._last, frame.time.timestamp())
+        hits = [hit for rule in self.rules for hit in rule.update(tracked, frame.time)]
+        for hit in hits:
+            self._deliver(hit, frame, tracked)
+        return hits
+
+    def _deliver(self, hit: Hit, frame: Frame, tracked: Detections) -> None:
+        active = self._active.setdefault(hit.rule, set())
+        key = hit.key or f"{hit.rule}:{hit.time:%Y%m%dT%H%M%S.%f}"
+        payload = {**hit.detail, "tracks": list(hit.tracks)}
+        if hit.zone:
+            payload["zone"] = hit.zone
+        if hit.line:
+            payload["line"] = hit.line
+        evidence: list[str] = []
+        if hit.cleared:
+            active.discard(key)
+            if active:
+                return  # another occurrence of the rule goes on: its alert stays open
+        else:
+            active.add(key)
+            picture = annotate(
+                frame.image,
+                tracked,
+                title=f"{self.camera.id} / {hit.rule}",
+                at=hit.time.astimezone(self.tz),
+                hit_tracks=hit.tracks,
+                hit_boxes=hit.boxes,
+                zone=self.zones.get(hit.zone) if hit.zone else None,
+                line=self.lines.get(hit.line) if hit.line else None,
+            )
+            evidence.append(self.sink.store(to_jpeg(picture), "image/jpeg"))
+        event = Event(
+            id=event_id(self.camera.id, key, "clear" if hit.cleared else "fire"),
+            source=f"camera:{self.camera.id}",
+            site=self.camera.site,
+            rule=hit.rule,
+            time=hit.time,
+            cleared=hit.cleared,
+            object=self.camera.object,
+            title=hit.title,
+            payload=payload,
+            evidence=evidence,
+        )
+        outcome = self.sink.take(event)
+        self.stats.events += 1
+        self.stats.latencies.append((datetime.now(frame.time.tzinfo) - frame.time).total_seconds())
+        if outcome in (Outcome.OPENED, Outcome.UPDATED):
+            before = timedelta(seconds=self.settings.clip_before)
+            after = timedelta(seconds=self.settings.clip_after)
+            due = time.monotonic() + self.settings.clip_after
+            self._clips.append(_PendingClip(due, event.id, hit.time - before, hit.time + after))
+
+    def _save_clips(self, force: bool = False) -> None:
+        now = time.monotonic()
+        due = [c for c in self._clips if force or c.due <= now]
+        self._clips = [c for c in self._clips if c not in due]
+        for clip in due:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "clip.mp4"
+                try:
+                    self.worker.save_clip(clip.start, clip.end, path)
+                except ClipError as exc:
+                    log.info("camera %s: no clip for %s: %s", self.camera.id, clip.event_id, exc)
+                    continue
+                sha = self.sink.store(path.read_bytes(), "video/mp4")
+            self.sink.attach(clip.event_id, [sha])
+            self.stats.clips += 1

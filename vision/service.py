@@ -1,0 +1,98 @@
+"""The video side of a deployment: capture workers, one detector worker per model, an analyser
+per camera, camera health into the hub."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from hub.config import Deployment
+from hub.config.vision import DetectorModel
+from ingest.frames import Frame
+from ingest.watchdog import CameraIngest
+from ingest.worker import WorkerSettings
+from vision.analysis import CameraAnalyser, Detect
+from vision.batcher import DetectorWorker
+from vision.detections import Detections
+from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.sink import EventSink
+
+log = logging.getLogger(__name__)
+
+DETECT_TIMEOUT = 30.0  # seconds a frame may wait for the shared detector before it is given up
+
+
+def spec(model: DetectorModel) -> DetectorSpec:
+    return DetectorSpec(
+        model=model.path, backend=model.backend, device=model.device, half=model.half, imgsz=model.imgsz
+    )
+
+
+def _detect_with(worker: DetectorWorker) -> Detect:
+    def detect(frame: Frame) -> Detections:
+        return worker.submit(frame.image).result(timeout=DETECT_TIMEOUT)
+
+    return detect
+
+
+class VisionService:
+    """Starts and stops everything the deployment's cameras need.
+
+    `detectors` may hand in loaded detectors by model id (tests, benchmarks); the others are
+    loaded from the deployment's `vision.models`.
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        sink: EventSink,
+        settings: WorkerSettings | None = None,
+        detectors: Mapping[str, Detector] | None = None,
+    ) -> None:
+        cameras = [c for c in deployment.cameras if c.enabled]
+        self.ingest = CameraIngest(cameras, on_status=sink.camera_status, settings=settings)
+        vision = deployment.vision
+        used = {c.detect.model for c in cameras if c.detect is not None}
+        given = dict(detectors or {})
+        self.detectors = {
+            m.id: DetectorWorker(
+                given[m.id] if m.id in given else load_detector(spec(m)),
+                max_batch=vision.batch,
+                max_wait=vision.batch_wait,
+                name=f"detector-{m.id}",
+            )
+            for m in vision.models
+            if m.id in used
+        }
+        self.analysers = {
+            c.id: CameraAnalyser(
+                deployment,
+                c,
+                self.ingest.workers[c.id],
+                _detect_with(self.detectors[c.detect.model]),
+                sink,
+            )
+            for c in cameras
+            if c.detect is not None
+        }
+
+    def start(self) -> None:
+        for worker in self.detectors.values():
+            worker.start()
+        self.ingest.start()
+        for analyser in self.analysers.values():
+            analyser.start()
+
+    def stop(self) -> None:
+        for analyser in self.analysers.values():
+            analyser.stop()
+        self.ingest.stop()
+        for worker in self.detectors.values():
+            worker.stop()
+
+    def __enter__(self) -> VisionService:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
