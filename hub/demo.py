@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -19,35 +19,6 @@ from hub.runtime import Hub
 from hub.store.embedded import start_embedded
 
 DEMO_DATABASE = "offsite_demo"
-
-
-@dataclass(frozen=True)
-class Step:
-    offset: timedelta  # after the demo's start
-    event: Event
-    says: str
-
-
-def _event(n: int, at: datetime, source: str, site: str, rule: str, **extra: object) -> Event:
-    return Event.model_validate(
-        {"id": f"demo-{n}", "source": source, "site": site, "rule": rule, "time": at, **extra}
-    )
-
-
-def script(start: datetime) -> list[Step]:
-    """The camera findings, in time order (synthetic until the video pipeline lands)."""
-    m = timedelta(minutes=1)
-    hall = "lintong-hall"
-    return [
-        Step(0 * m, _event(1, start, "camera:hall-window-1", hall, "window-absence",
-                           payload={"absent_s": 150}), "window 1 empty for 2.5 min"),
-        Step(1 * m, _event(2, start + m, "camera:hall-window-1", hall, "window-absence",
-                           payload={"absent_s": 210}), "still empty: the same alert"),
-        Step(1 * m, _event(2, start + m, "camera:hall-window-1", hall, "window-absence",
-                           payload={"absent_s": 210}), "the same event again (redelivered)"),
-        Step(8 * m, _event(3, start + 8 * m, "camera:hall-window-1", hall, "window-absence",
-                           problem=False), "scheduled check of window 1: staffed"),
-    ]  # fmt: skip
 
 
 def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
@@ -129,18 +100,76 @@ def run(loaded: LoadedConfig, settings: Settings, console: Console) -> int:
     return 0 if report.intact else 1
 
 
+def _cameras(hub: Hub, console: Console) -> None:
+    """Demo cameras: clips composed on first run, analysed by the real person model."""
+    from ingest.health import CameraStatus
+    from ingest.sources import Source
+    from iot.ingest import wait_until
+    from vision import scenes
+    from vision.service import VisionService
+    from vision.sink import HubSink
+
+    made = {
+        "hall-window-1": lambda: scenes.window_post_left(leave_at=3.0, duration=14.0),
+        "hall-waiting": lambda: scenes.queue_builds(max_people=5, every=2.0, duration=16.0),
+    }
+    cameras = [c for c in hub.config.deployment.cameras if c.enabled and c.detect is not None]
+    for camera in cameras:
+        path = Path(Source.from_camera(camera).location)
+        if camera.id in made and not path.exists():
+            with console.status(f"composing the demo clip {path}"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                scenes.write_clip(made[camera.id](), path)
+    with console.status("loading the detector"):
+        service = VisionService(hub.config.deployment, HubSink(hub, actor="vision:demo"))
+    done = [CameraStatus.OFFLINE]  # the demo's files end, and a camera at the end of its file is offline
+    with console.status(f"analysing {len(cameras)} cameras"):
+        service.start()
+        try:
+            wait_until(lambda: all(w.status in done for w in service.ingest.workers.values()), 90, 0.2)
+        finally:
+            service.stop()
+    for camera_id, analyser in service.analysers.items():
+        s = analyser.stats
+        console.print(f"  camera {camera_id}: {s.frames} frames analysed, {s.detected} through the detector,"
+                      f" {s.events} rule events, {s.clips} clips")  # fmt: skip
+    with hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT id, source, rule, cleared, outcome, evidence FROM events"
+            " WHERE source LIKE 'camera:%%' ORDER BY time, id"
+        ).fetchall()
+    for _, source, rule, cleared, outcome, evidence in rows:
+        what = "cleared" if cleared else "fired"
+        console.print(
+            f"  {source:<22} {rule:<16} {what:<7} -> [cyan]{outcome}[/] ({len(evidence)} evidence files)"
+        )
+    if rows:  # an edge box that lost its acknowledgement sends the same event again
+        first = rows[0][0]
+        with hub.db.transaction() as conn:
+            again = conn.execute(
+                "SELECT source, site, rule, time, payload, evidence FROM events WHERE id = %s", (first,)
+            ).fetchone()
+        assert again is not None
+        source, site, rule, at, payload, evidence = again
+        taken = hub.take(Event(id=first, source=source, site=site, rule=rule, time=at, payload=payload,
+                               evidence=evidence))  # fmt: skip
+        console.print(
+            f"  {source:<22} {rule:<16} resent  -> [cyan]{taken.outcome.value}[/] (the same event id)"
+        )
+
+
 def _feed(hub: Hub, settings: Settings, console: Console) -> None:
     console.print(f"[bold]Deployment[/] {hub.config.deployment.name} on {hub.backend.describe()}")
     _sensors(hub, settings, console)
-    start = utc_now().replace(microsecond=0) - timedelta(minutes=10)
-    for step in script(start):
-        taken = hub.take(step.event)
-        console.print(f"  {step.event.id:<7} {step.says:<42} -> [cyan]{taken.outcome.value}[/]")
+    _cameras(hub, console)
     # An operator acknowledges the hall alert; the market department works its gas clue.
     now = utc_now()
     with hub.db.transaction() as conn:
-        hall = next(a for a in list_alerts(conn) if a.rule == "window-absence")
-        acknowledge(conn, hall.id, "operator:duty-1", now, "calling the window supervisor")
+        hall = next((a for a in list_alerts(conn) if a.rule == "window-absence"), None)
+        if hall is None:
+            console.print("[red]the window camera raised no absence alert[/]")
+        else:
+            acknowledge(conn, hall.id, "operator:duty-1", now, "calling the window supervisor")
         gas = next(c for c in clues.list_clues(conn, department="market") if c.rule == "coldstore-gas-high")
         # The department attaches the gas readings since the repair, kept by SHA-256.
         series = conn.execute(

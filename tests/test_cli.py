@@ -15,11 +15,11 @@ from psycopg.conninfo import make_conninfo
 from hub.store.migrate import migrations
 from tests.conftest import REPO, Server
 
-DEMO_OUTCOMES = [
-    ("demo-1", "opened"),
-    ("demo-2", "updated"),
-    ("demo-2", "duplicate"),
-    ("demo-3", "inspected"),
+# What the demo cameras do: real detections on composed clips, through the rules to the hub.
+CAMERA_OUTCOMES = [
+    ("camera:hall-window-1", "window-absence", "fired", "opened"),
+    ("camera:hall-waiting", "hall-queue", "fired", "opened"),
+    ("camera:hall-window-1", "window-absence", "resent", "duplicate"),
 ]
 # What the simulated sensors do through MQTT, the ingest and the sensor rules.
 SENSOR_OUTCOMES = [
@@ -59,8 +59,11 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
         done = offsite("demo", "--config", str(config), cwd=work, OFFSITE_DATA_DIR=str(data))
         assert done.returncode == 0, f"run {run}:\n{done.stdout}\n{done.stderr}"
         out = done.stdout
-        outcomes = re.findall(r"^\s+(demo-\d+)\s.*->\s+(\w+)\s*$", out, re.MULTILINE)
-        assert outcomes == DEMO_OUTCOMES, f"run {run}:\n{out}"
+        cameras = re.findall(
+            r"^\s+(camera:\S+)\s+(\S+)\s+(fired|cleared|resent)\s+->\s+(\w+)", out, re.MULTILINE
+        )
+        assert sorted(cameras) == sorted(CAMERA_OUTCOMES), f"run {run}:\n{out}"
+        assert "window-absence   fired   -> opened (2 evidence files)" in out, out  # picture and clip
         sensors = re.findall(r"^\s+([a-z-]+)\s+(fired|cleared)\s+->\s+(\w+)\s*$", out, re.MULTILINE)
         assert sensors == SENSOR_OUTCOMES, f"run {run}:\n{out}"
         stored = r"sensors: 264 MQTT messages via the embedded broker .* 264 readings stored"
@@ -70,14 +73,22 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
         row_with(out, "window-absence", "acknowledged")
         row_with(out, "coldstore-too-warm", "open")
         row_with(out, "coldstore-gas-high", "closed")
-        assert len(re.findall(r" (problem_found|no_problem) ", out)) == 4
+        assert len(re.findall(r" problem_found ", out)) == 3
         row_with(out, "market", "fed_back")
         assert re.search(r"Audit trail: \d+ entries, chain intact", out), out
     # The demo's evidence goes to the config's relative evidence_dir under the working directory,
     # and its embedded server under the data directory; nothing lands in the repository.
-    evidence = [p for p in (work / "var" / "evidence").rglob("*") if p.is_file()]
-    assert len(evidence) == 2  # the gas series the department attached, once per run (new readings)
-    assert all(p.read_bytes().startswith(b"time,lel\n") for p in evidence)
+    evidence = [p.read_bytes() for p in (work / "var" / "evidence").rglob("*") if p.is_file()]
+    series = [e for e in evidence if e.startswith(b"time,lel\n")]
+    assert len(series) == 2  # the gas series the department attached, once per run (new readings)
+    pictures = [e for e in evidence if e.startswith(b"\xff\xd8")]
+    clips = [e for e in evidence if e[4:8] == b"ftyp"]
+    assert len(pictures) >= 2 and len(clips) >= 2, [e[:8] for e in evidence]
+    assert len(evidence) == len(series) + len(pictures) + len(clips)
+    assert sorted(p.name for p in (work / "var" / "demo").iterdir()) == [
+        "hall-waiting.mp4",
+        "hall-window.mp4",
+    ]
     assert (data / "pg" / "PG_VERSION").is_file()
 
 
