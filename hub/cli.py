@@ -15,6 +15,7 @@ from rich.console import Console
 from api.cli import ApiServer, config_export, token_app, user_app
 from hub.config import ConfigError, LoadedConfig, Settings, load_config
 from iot.cli import app as iot_app
+from vision.cli import app as vision_app
 
 app = typer.Typer(help="offsite: video and IoT non-site supervision hub.", no_args_is_help=True)
 config_app = typer.Typer(help="Deployment files.", no_args_is_help=True)
@@ -27,6 +28,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 config_app.command("export")(config_export)
 app.add_typer(iot_app, name="iot")
+app.add_typer(vision_app, name="vision")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

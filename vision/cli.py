@@ -1,0 +1,74 @@
+"""`offsite vision ...`: run the cameras of a deployment, and detect on pictures from the shell."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from vision.service import VisionService
+
+app = typer.Typer(help="Cameras and video analysis.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+
+
+@app.command("run")
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")],
+    every: Annotated[float, typer.Option(help="Seconds between status tables")] = 30.0,
+) -> None:
+    """Decode and analyse every enabled camera, delivering findings to the hub, until interrupted."""
+    from hub.cli import load_or_exit, settings_or_exit
+    from hub.runtime import Hub
+    from vision.models import ModelError
+    from vision.service import VisionService
+    from vision.sink import HubSink
+
+    loaded = load_or_exit(config)
+    settings = settings_or_exit()
+    hub = Hub.start(loaded, settings)
+    try:
+        service = VisionService(loaded.deployment, HubSink(hub))
+    except ModelError as exc:
+        hub.close()
+        console.print(f"[red]{config}: {exc}[/]")
+        raise typer.Exit(1) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    service.start()
+    console.print(f"vision: {len(service.ingest.workers)} cameras, {len(service.detectors)} detector(s)")
+    try:
+        while not stop.wait(every):
+            console.print(status_table(service))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
+        hub.close()
+
+
+def status_table(service: VisionService) -> Table:
+    """One row per camera: status, frames decoded and analysed, events, the last error."""
+    table = Table(title="Cameras")
+    for column in ("camera", "status", "decoder", "decoded", "analysed", "detected", "events", "error"):
+        table.add_column(column)
+    for camera_id, worker in service.ingest.workers.items():
+        analyser = service.analysers.get(camera_id)
+        a = analyser.stats if analyser is not None else None
+        table.add_row(
+            camera_id,
+            str(worker.status),
+            worker.stats.decoder,
+            str(worker.stats.frames_decoded),
+            str(a.frames) if a else "-",
+            str(a.detected) if a else "-",
+            str(a.events) if a else "-",
+            (a.last_error if a and a.last_error else worker.stats.last_error)[:60],
+        )
+    return table
