@@ -8,6 +8,7 @@ threaded service on a live RTSP stream instead.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import av
 import numpy as np
 import pytest
 
-from hub.config import LoadedConfig, Settings
+from hub.config import LoadedConfig, Settings, parse_config
 from hub.runtime import Hub
 from ingest.frames import Frame
 from ingest.worker import CameraWorker, WorkerSettings
@@ -195,3 +196,22 @@ def test_queue_over_rtsp_reaches_the_hub_with_picture_and_clip(
     assert evidence == [("image/jpeg",), ("video/mp4",)]
     assert stats.errors == 0, stats.last_error
     assert float(np.percentile(stats.latencies, 95)) < 2.0, stats.latencies
+
+
+def test_a_dead_camera_becomes_an_offline_alert(start_hub: Any, detector: Detector) -> None:
+    loaded = config({"type": "presence"}, zone=scenes.WAITING_ZONE, url="rtsp://127.0.0.1:9/none")
+    offline = "- {id: cam-offline, type: offline, name: 摄像头离线, camera: cam}\n"
+    text = loaded.text.replace("rules:\n", "rules:\n" + offline, 1)
+    hub = start_hub(LoadedConfig(parse_config(text), hashlib.sha256(text.encode()).hexdigest(), text))
+    settings = WorkerSettings(open_timeout=1, backoff_initial=0.1, backoff_max=0.5, offline_after=1.5)
+    with VisionService(hub.config.deployment, HubSink(hub), settings, detectors={"person": detector}):
+
+        def offline_alert() -> bool:
+            with hub.db.transaction() as conn:
+                row = conn.execute("SELECT status FROM alerts WHERE rule = 'cam-offline'").fetchone()
+            return row == ("open",)
+
+        wait_for(offline_alert, 30)
+    with hub.db.transaction() as conn:
+        health = conn.execute("SELECT DISTINCT status FROM device_health WHERE device = 'cam'").fetchall()
+    assert ("offline",) in health
