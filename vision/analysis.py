@@ -14,6 +14,7 @@ import re
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,7 +52,10 @@ class AnalysisStats:
     clips: int = 0
     errors: int = 0
     last_error: str = ""
-    latencies: list[float] = field(default_factory=list)  # seconds, frame decoded -> event stored
+    # Seconds from a frame's decoding to its event stored, and to the end of its analysis (the last
+    # 10,000 of each, for /metrics and the benchmark).
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    lags: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class Labeller:
         for mask in self.masks:
             keep &= ~mask.trigger(labelled)
         return labelled[keep]
+
+
+def _since(moment: datetime) -> float:
+    return (datetime.now(moment.tzinfo) - moment).total_seconds()
 
 
 def event_id(camera: str, key: str, what: str) -> str:
@@ -158,6 +166,7 @@ class CameraAnalyser:
         hits = [hit for rule in self.rules for hit in rule.update(tracked, frame.time)]
         for hit in hits:
             self._deliver(hit, frame, tracked)
+        self.stats.lags.append(_since(frame.time))
         return hits
 
     def _deliver(self, hit: Hit, frame: Frame, tracked: Detections) -> None:
@@ -200,7 +209,7 @@ class CameraAnalyser:
         )
         outcome = self.sink.take(event)
         self.stats.events += 1
-        self.stats.latencies.append((datetime.now(frame.time.tzinfo) - frame.time).total_seconds())
+        self.stats.latencies.append(_since(frame.time))
         if outcome in (Outcome.OPENED, Outcome.UPDATED):
             before = timedelta(seconds=self.settings.clip_before)
             after = timedelta(seconds=self.settings.clip_after)

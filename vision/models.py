@@ -89,19 +89,20 @@ def _check_kind(path: Path, ref: str) -> None:
 
 
 def data_dir() -> Path:
-    """The project's data folder: `$OFFSITE_DATA_DIR`, `var` when unset."""
+    """The project's data folder: `$OFFSITE_DATA_DIR`, `var` when unset (as `hub.config.Settings`)."""
     return Path(os.environ.get("OFFSITE_DATA_DIR") or "var")
 
 
-def prepare_ultralytics() -> Path:
+def prepare_ultralytics(data: Path | None = None) -> Path:
     """Set ultralytics' environment before it is imported; returns its settings folder.
 
     Offline (no downloads of fonts or weights, no telemetry), no automatic `pip install`, and its
-    settings under `$OFFSITE_DATA_DIR/ultralytics` rather than the user's home. Values already set
-    in the environment win.
+    settings under `<data>/ultralytics` (`data` defaults to `data_dir()`) rather than the user's
+    home. Values already set in the environment win.
     """
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    folder = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(data_dir() / "ultralytics")))
+    default = ((data or data_dir()) / "ultralytics").absolute()
+    folder = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(default)))
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -24,7 +24,12 @@ DETECT_TIMEOUT = 30.0  # seconds a frame may wait for the shared detector before
 
 def spec(model: DetectorModel) -> DetectorSpec:
     return DetectorSpec(
-        model=model.path, backend=model.backend, device=model.device, half=model.half, imgsz=model.imgsz
+        model=model.path,
+        backend=model.backend,
+        device=model.device,
+        half=model.half,
+        imgsz=model.imgsz,
+        iou=model.iou,
     )
 
 

@@ -26,6 +26,9 @@ class DetectorModel(Model):
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N")
     half: bool = Field(default=False, description="Half precision (GPU only)")
     imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32, description="Network input size")
+    iou: float = Field(
+        default=0.7, gt=0, le=1, description="Boxes of one class overlapping more than this are merged (NMS)"
+    )
     classes: ClassMap = Field(
         default_factory=dict,
         description="Model class name -> domain label (Normal: person); unmapped classes keep their name",

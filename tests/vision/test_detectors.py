@@ -6,7 +6,7 @@ a YOLOv8s person detector, classes {0: Normal, 1: Fall}. It ships `best.pt` and 
 onnxruntime runs in batches and letterboxes to a tight rectangle, like ultralytics does with `.pt`.
 
 NMS runs at IoU 0.7, ultralytics' default: the two people on the left of bus.jpg overlap with
-IoU 0.65, so at 0.45 (the `DetectorSpec` default) they merge into one box (see test_nms_iou).
+IoU 0.65, so at 0.45 they would merge into one box (see test_nms_iou); the default is 0.7.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ class DetectorSpec:
     half: bool = False  # FP16 on GPU (ultralytics; TensorRT provider); an ONNX file keeps its own type
     imgsz: int = 640  # square input side in pixels, a multiple of 32; a fixed-size ONNX model's wins
     confidence: float = 0.25  # minimum score kept
-    iou: float = 0.45  # boxes of one class overlapping more than this are merged by NMS
+    iou: float = 0.7  # boxes of one class overlapping more than this are merged (ultralytics' default:
+    # people side by side in a queue overlap by 0.65 on bus.jpg, and 0.45 would merge them)
     providers: tuple[str, ...] | None = None  # onnxruntime execution providers; None: from device
     threads: int | None = None  # onnxruntime CPU threads; None: cores - 1 (1 to 8), as ultralytics
 

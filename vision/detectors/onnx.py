@@ -156,7 +156,8 @@ class OnnxDetector:
 
     A model with a fixed batch size runs images in chunks of that size; one with a dynamic batch
     runs all images of a call at once. `half` only enables FP16 in TensorRT: on CPU and CUDA the
-    model runs in the type it was exported with.
+    model runs in the type it was exported with. An export with `nms=True` has its NMS (IoU and
+    maximum boxes) baked in at export: `iou` does not apply to it.
     """
 
     def __init__(
@@ -266,8 +267,9 @@ class OnnxDetector:
     ) -> tuple[npt.NDArray[Any], list[Letterbox]]:
         """Letterboxed, RGB, scaled to 0-1, NCHW in the model's input type; padded to `batch` images."""
         height, width = size
-        canvas = np.full((batch, height, width, 3), PAD_VALUE, np.uint8)  # padding images stay grey
+        canvas = np.empty((batch, height, width, 3), np.uint8)
         fits = [letterbox(image, canvas[i]) for i, image in enumerate(images)]
+        canvas[len(images) :] = PAD_VALUE  # the images that only fill a fixed batch
         blob = np.empty((batch, 3, height, width), self._dtype)
         np.multiply(canvas[..., ::-1].transpose(0, 3, 1, 2), np.float32(1 / 255), out=blob, casting="unsafe")
         return blob, fits
