@@ -157,6 +157,11 @@ def delete(path: tuple[str | int, ...]) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def add_fall_rule_on_undetected_cam2(config: dict[str, Any]) -> None:
+    config["cameras"][1]["detect"] = None
+    config["rules"].append({"id": "fall", "type": "fall", "name": "跌倒", "camera": "cam2"})
+
+
 def add_duplicate_camera(config: dict[str, Any]) -> None:
     config["cameras"].append(dict(config["cameras"][0], name="重复"))
 
@@ -348,10 +353,10 @@ MISTAKES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str]] = [
     ),
     (
         "rule-on-camera-without-detection",
-        set_(("cameras", 0, "detect"), None),
-        "rules[0].camera",
-        "camera 'cam1' has no detect section to feed this rule",
-        "camera: cam1",
+        add_fall_rule_on_undetected_cam2,
+        "rules[4].camera",
+        "camera 'cam2' has no detect section to feed this rule",
+        "camera: cam2",
     ),
     (
         "unknown-zone",
@@ -421,7 +426,7 @@ MISTAKES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str]] = [
         add_duplicate_camera,
         "cameras[2].id",
         "duplicate id 'cam1' (also cameras[0])",
-        "- id: cam1",
+        "id: cam1",
     ),
     (
         "duplicate-department-code",
