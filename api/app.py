@@ -12,7 +12,7 @@ from api.deps import Services
 from api.errors import BodyLimit, install_error_handlers, no_nul_in_query
 from api.feed import AlertFeed
 from api.metrics import ApiMetrics, RequestMetrics
-from api.routers import alerts, clues, events, evidence, records, stream, system
+from api.routers import alerts, clues, config, events, evidence, records, stream, system
 from api.settings import ApiSettings
 from hub.runtime import Hub
 
@@ -63,7 +63,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         dependencies=[Depends(no_nul_in_query)],
     )
     install_error_handlers(app)
-    for module in (alerts, clues, records, events, evidence, stream, system):
+    for module in (alerts, clues, records, events, evidence, stream, system, config):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload, is_upload=_is_upload

@@ -92,6 +92,9 @@ READS: dict[str, Callable[[Api, int, int, str], str]] = {
     "records": lambda api, alert, clue, ev: "/records",
     "export": lambda api, alert, clue, ev: "/records/export",
     "metrics": lambda api, alert, clue, ev: "/metrics",
+    "config": lambda api, alert, clue, ev: "/config",
+    "config section": lambda api, alert, clue, ev: "/config/zones",
+    "config entry": lambda api, alert, clue, ev: "/config/zones/waiting-area",
 }
 READ_TABLE = {
     #              admin operator market hall edge anonymous
@@ -103,6 +106,9 @@ READ_TABLE = {
     "records": (200, 200, 403, 403, 403, 401),
     "export": (200, 200, 403, 403, 403, 401),
     "metrics": (200, 200, 403, 403, 403, 401),
+    "config": (200, 200, 403, 403, 403, 401),
+    "config section": (200, 200, 403, 403, 403, 401),
+    "config entry": (200, 200, 403, 403, 403, 401),
 }
 
 
