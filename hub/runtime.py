@@ -33,12 +33,20 @@ class Upkeep:
 
 
 def record_config(conn: Connection, loaded: LoadedConfig, at: datetime) -> bool:
-    """Keep the config text under its SHA-256, which records refer to. True when it is new."""
+    """Keep the config text under its SHA-256, which records refer to, and make it the one in
+    force: what the hub was started with is what it runs, so the API's edits and exports start
+    from it. True when the text is new."""
     row = conn.execute(
         "INSERT INTO config_versions (sha256, name, body) VALUES (%s, %s, %s)"
         " ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
         (loaded.sha256, loaded.deployment.name, loaded.text),
     ).fetchone()
+    conn.execute(
+        "INSERT INTO config_active (sha256, set_at, set_by) VALUES (%s, %s, 'system:start')"
+        " ON CONFLICT (one) DO UPDATE SET sha256 = EXCLUDED.sha256, set_at = EXCLUDED.set_at,"
+        " set_by = EXCLUDED.set_by WHERE config_active.sha256 <> EXCLUDED.sha256",
+        (loaded.sha256, at),
+    )
     if row is None:
         return False
     audit.append(

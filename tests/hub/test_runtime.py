@@ -85,3 +85,18 @@ def test_offsite_up_runs_until_terminated(server: Server, tmp_path: Path) -> Non
         server.drop_database(dsn)
     assert proc.returncode == 0, rest
     assert "offsite hub stopped" in rest
+
+
+def test_start_puts_the_loaded_file_in_force_over_an_earlier_api_edit(hub: Hub) -> None:
+    from api.config_store import active_config
+
+    loaded = load_config(DEMO)
+    edited = loaded.text.replace("name: Lintong demo", "name: Lintong demo, edited")
+    with hub.db.transaction() as conn:
+        conn.execute("INSERT INTO config_versions (sha256, name, body) VALUES ('e', 'edited', %s)", (edited,))
+        conn.execute("UPDATE config_active SET sha256 = 'e', set_by = 'admin:api'")
+        assert active_config(conn) == edited
+    Hub.start(loaded, Settings(), dsn=hub.db.dsn).close()
+    with hub.db.transaction() as conn:
+        assert active_config(conn) == loaded.text
+        assert conn.execute("SELECT set_by FROM config_active").fetchone() == ("system:start",)
