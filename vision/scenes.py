@@ -333,7 +333,10 @@ def _clip(box: Box) -> Box | None:
 def _photo(name: str) -> Image:
     spec = importlib.util.find_spec("ultralytics")  # finding it does not import it (and torch)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the scene photos come with ultralytics: pip install 'offsite[ultralytics]'")
+        raise RuntimeError(
+            "the scene photos come with ultralytics' assets: pip install --no-deps ultralytics"
+            " (scripts/venv.sh vision does it; torch is not needed)"
+        )
     with av.open(str(Path(spec.submodule_search_locations[0]) / "assets" / name)) as container:
         return np.asarray(next(container.decode(video=0)).to_ndarray(format="bgr24"), np.uint8)
 
