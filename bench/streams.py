@@ -1,0 +1,505 @@
+"""Streams per box: how many 1080p25 RTSP cameras one box analyses at 1 frame a second each.
+
+    .venv/bin/python -m bench.streams [--max 16] [--seconds 30] [--model yolo11n|person]
+
+A 1080p 25 fps H.264 clip is made with PyAV: the queue scene of `vision.scenes` (real people
+walking in and queueing), looped, scaled to 1920 x 1080, with fresh sensor noise in every frame
+so that P-frames cost what they cost on a camera; libx264 at 4 Mbit/s, a keyframe every 25
+frames and no B-frames, as a camera sends. One GStreamer RTSP server on this box serves it under
+one mount per camera. For N = 1, 2, 4, 8, 12, 16, 24, 32, ... up to --max, until an N is not
+sustained, a `VisionService` runs N cameras as a slow scene is deployed (`fps: 1`,
+`keyframes_only: true`, motion gating on, a presence rule), all sharing one detector worker
+(onnxruntime, batching). Events go to an in-memory sink that counts them: no database. A stream
+is sustained when it analyses at least 0.9 frames a second and the p95 of its frames' time from
+leaving the server to analysis done is under 2 s (the analyser's lag, decode to analysis done,
+plus any backlog before the decode). References: the decode alone, measured offline in full and
+keyframes only, and one stream decoded in full, live.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import psutil
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from bench.detect import build_models
+from hub.config import Deployment, parse_config
+from hub.events import Event, Outcome
+from ingest.frames import Frame, Image
+from ingest.health import StatusChange
+from ingest.sources import open_decoder
+from tests.rtsp import RtspServer, start_rtsp_server
+from vision import scenes
+from vision.analysis import CameraAnalyser
+from vision.detections import Detections
+from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.rules import Hit
+from vision.service import VisionService
+
+WIDTH, HEIGHT, FPS = 1920, 1080, 25
+SCALE = WIDTH / scenes.WIDTH
+BIT_RATE = 4_000_000  # a common main-stream setting of 1080p cameras
+NOISE = 7  # grey levels either way, as `vision.scenes` uses
+CONNECT_LIMIT = 20.0  # seconds for every camera to deliver its first frame
+SETTLE = 3.0  # seconds more before measuring
+MIN_FPS, MAX_P95 = 0.9, 2.0  # what a sustained stream needs
+MODELS = {  # --model -> (model file or None for yolo11n built here, class map)
+    "yolo11n": (None, {"0": "person"}),
+    "person": ("pkg:fall_detection/models/best_fp16.onnx", {"Normal": "person"}),
+}
+EVENT_COST_MS = 2.6  # one hub event on PostgreSQL, one thread: 382 ev/s in BENCHMARKS.md
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    path: Path
+    seconds: float
+    megabits: float  # per second
+    key_share: float  # of the bits
+
+
+def make_clip(path: Path, seconds: float) -> ClipInfo:
+    """The looped queue scene at 1080p25 with per-frame noise, as a camera would encode it."""
+    scene = dataclasses.replace(scenes.queue_builds(), noise=0)  # noise added at full size below
+    rng = np.random.default_rng(25)
+    field = rng.integers(-NOISE, NOISE + 1, (HEIGHT + 64, WIDTH + 64, 3), dtype=np.int16)
+    x264 = f"keyint={FPS}:min-keyint={FPS}:scenecut=0:bframes=0"
+    sizes = Counter[bool]()  # bytes of keyframes (True) and of the other frames
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"preset": "veryfast", "x264-params": x264})
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.bit_rate = BIT_RATE
+        for i in range(round(seconds * FPS) + 1):
+            frame = None  # after the last frame: flush the encoder
+            if i < round(seconds * FPS):
+                picture = cv2.resize(scenes.render(scene, (i / FPS) % scene.duration), (WIDTH, HEIGHT))
+                dy, dx = (int(v) for v in rng.integers(0, 64, 2))
+                noisy = picture.astype(np.int16) + field[dy : dy + HEIGHT, dx : dx + WIDTH]
+                frame = av.VideoFrame.from_ndarray(np.clip(noisy, 0, 255).astype(np.uint8), format="bgr24")
+            for packet in stream.encode(frame):
+                sizes[packet.is_keyframe] += packet.size
+                out.mux(packet)
+    total = sizes[True] + sizes[False]
+    return ClipInfo(path, seconds, total * 8 / seconds / 1e6, sizes[True] / total)
+
+
+def decode_cost(clip: ClipInfo, keyframes_only: bool) -> float:
+    """CPU seconds per second of video, decoding as a camera worker does (one BGR picture a second)."""
+    with av.open(str(clip.path)) as container:
+        stream = container.streams.video[0]
+        decoder, _ = open_decoder(stream, keyframes_only, None)
+        started, due = time.process_time(), 0.0
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet):
+                if frame.time is not None and frame.time >= due:
+                    frame.to_ndarray(format="bgr24")
+                    due += 1.0
+        return (time.process_time() - started) / clip.seconds
+
+
+class TimedDetector:
+    """A detector that adds up the wall time spent in it: how busy the shared detector is."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector, self.names, self.busy = detector, detector.names, 0.0
+
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        started = time.perf_counter()
+        try:
+            return self.detector.detect(images)
+        finally:
+            self.busy += time.perf_counter() - started
+
+    def describe(self) -> str:
+        return self.detector.describe()
+
+
+class MemorySink:
+    """An `EventSink` that keeps nothing but which alerts are open: no database, no files."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[tuple[str, str]] = set()  # (source, rule) of the alerts open
+
+    def store(self, data: bytes, media_type: str) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def take(self, event: Event) -> Outcome | None:
+        key = (event.source, event.rule)
+        with self._lock:
+            if event.cleared:
+                self._open.discard(key)
+                return Outcome.CLOSED
+            if key in self._open:
+                return Outcome.UPDATED
+            self._open.add(key)
+            return Outcome.OPENED
+
+    def attach(self, event_id: str, evidence: list[str]) -> None:
+        pass
+
+    def camera_status(self, change: StatusChange) -> None:
+        pass
+
+
+def deployment(urls: list[str], model: str, classes: dict[str, str], keyframes_only: bool) -> Deployment:
+    """One hall camera per URL, each with the waiting zone and a presence rule on it."""
+    zone = [[round(x * SCALE), round(y * SCALE)] for x, y in scenes.WAITING_ZONE]
+    detect = {"model": "det", "min_area": {"person": 9000}, "motion": {"enabled": True}}
+    cameras, zones, rules = [], [], []
+    for i, url in enumerate(urls):
+        cam = f"cam{i}"
+        cameras.append({
+            "id": cam, "name": cam, "site": "hall", "url": url,
+            "fps": 1, "keyframes_only": keyframes_only, "detect": detect,
+        })  # fmt: skip
+        zones.append({"id": f"{cam}-queue", "camera": cam, "polygon": zone})
+        rules.append({
+            "id": f"{cam}-queue", "name": "queue", "type": "presence", "camera": cam, "zone": f"{cam}-queue",
+        })  # fmt: skip
+    data = {
+        "name": "streams",
+        "sites": [{"id": "hall", "name": "hall", "area_code": "610115"}],
+        "cameras": cameras,
+        "zones": zones,
+        "rules": rules,
+        "vision": {"models": [{"id": "det", "path": model, "classes": classes}]},
+    }
+    return parse_config(yaml.safe_dump(data))
+
+
+def stage(python_name: str | None, system_name: str) -> str:
+    """The pipeline stage a thread of this process works for, from its names."""
+    if python_name is None:
+        # Native threads: FFmpeg names its decoder threads av:h264:df0 and so on; the pools of
+        # onnxruntime (beyond its first thread), OpenCV and OpenBLAS keep the process's name.
+        return "decoder threads" if system_name.startswith("av:") else "native pools"
+    for prefix, name in (("analysis-", "analysis"), ("detector-", "detector"), ("camera-cam", "capture")):
+        if python_name.startswith(prefix):
+            return name
+    return "other"  # the main thread, the camera watchdog
+
+
+def system_name(thread_id: int) -> str:
+    try:
+        return Path(f"/proc/self/task/{thread_id}/comm").read_text().strip()
+    except OSError:  # the thread has just ended
+        return ""
+
+
+def thread_cpu() -> Counter[str]:
+    """CPU seconds of this process by stage."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    split = Counter[str]()
+    for thread in psutil.Process().threads():
+        split[stage(names.get(thread.id), system_name(thread.id))] += thread.user_time + thread.system_time
+    return split
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Counters at one moment of a run."""
+
+    wall: float
+    epoch: float
+    cpu: Counter[str]  # this process by stage, and "server" for the RTSP server
+    frames: dict[str, int]  # analysed, per camera
+    lags: dict[str, int]  # lags recorded so far, per camera
+    latencies: dict[str, int]  # events stored so far, per camera
+    detected: int
+    dropped: int
+    detector_frames: int
+    detector_batches: int
+    detector_busy: float
+
+    @classmethod
+    def take(cls, service: VisionService, server: RtspServer, detector: TimedDetector) -> Snapshot:
+        analysers = service.analysers
+        assert server.process is not None
+        server_cpu = psutil.Process(server.process.pid).cpu_times()
+        worker = service.detectors["det"].stats
+        return cls(
+            time.perf_counter(),
+            time.time(),
+            thread_cpu() + Counter(server=server_cpu.user + server_cpu.system),
+            {c: a.stats.frames for c, a in analysers.items()},
+            {c: len(a.stats.lags) for c, a in analysers.items()},
+            {c: len(a.stats.latencies) for c, a in analysers.items()},
+            sum(a.stats.detected for a in analysers.values()),
+            sum(w.queue.dropped for w in service.ingest.workers.values()),
+            worker.frames,
+            worker.batches,
+            detector.busy,
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """What N streams did in the measured window."""
+
+    label: str
+    streams: int
+    fps: list[float]  # analysed frames per second, per stream
+    lags: list[list[float]]  # seconds from decode to analysis done, per stream
+    delays: list[list[float]]  # seconds from leaving the server to analysis done, per stream
+    latencies: list[list[float]]  # seconds from decode to event stored, per stream
+    detected: float  # share of the analysed frames that went to the detector
+    dropped: int
+    mean_batch: float
+    detector_busy: float  # share of the window
+    cpu: dict[str, float]  # share of the box's cores, by stage
+    box: float  # share of the box busy, all processes
+
+    @property
+    def sustained(self) -> int:
+        """Streams analysed often enough, with a p95 delay from the server under the limit."""
+        return sum(
+            fps >= MIN_FPS and bool(delays) and float(np.percentile(delays, 95)) < MAX_P95
+            for fps, delays in zip(self.fps, self.delays, strict=True)
+        )
+
+
+class Arrivals:
+    """Per camera, for each analysed frame: its pts, when it was decoded, when its analysis ended.
+
+    `stats.lags` start at the decode: a capture thread falling behind the live stream (data
+    waiting in the socket) would not show there. The server plays each clip in real time from
+    the connection, so a frame of pts t leaves it at origin + t; the smallest (decoded - pts) of
+    the run stands for the origin.
+    """
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[tuple[float, float, float]]] = {}
+
+    def watch(self, analyser: CameraAnalyser) -> None:
+        process, frames = analyser.process, self.frames.setdefault(analyser.camera.id, [])
+
+        def watched(frame: Frame) -> list[Hit]:
+            hits = process(frame)
+            if frame.pts_time is not None:
+                frames.append((frame.pts_time, frame.time.timestamp(), time.time()))
+            return hits
+
+        analyser.process = watched  # type: ignore[method-assign]
+
+    def delays(self, camera: str, start: float, end: float) -> list[float]:
+        """Seconds from leaving the server to analysis done, for frames done in [start, end)."""
+        frames = self.frames.get(camera, [])
+        origin = min((decoded - pts for pts, decoded, _ in frames), default=0.0)
+        return [done - pts - origin for pts, _, done in frames if start <= done < end]
+
+
+def between(
+    values: dict[str, deque[float]], before: dict[str, int], after: dict[str, int]
+) -> list[list[float]]:
+    """Per camera, the values appended between two snapshots (the deques keep 10,000: a run's)."""
+    return [list(v)[before[c] : after[c]] for c, v in values.items()]
+
+
+def start_staggered(service: VisionService, streams: int) -> None:
+    """`service.start()` with the cameras connected 1/N s apart: real cameras are not in phase,
+    and the server plays each client's clip from the time it connects."""
+    for worker in service.detectors.values():
+        worker.start()
+    for camera in service.ingest.workers.values():
+        camera.start()
+        time.sleep(1.0 / streams)
+    service.ingest.watchdog.start()
+    for analyser in service.analysers.values():
+        analyser.start()
+
+
+def measure(
+    server: RtspServer,
+    streams: int,
+    detector: TimedDetector,
+    model: tuple[str, dict[str, str]],
+    seconds: float,
+    *,
+    keyframes_only: bool,
+) -> Run:
+    """Run N cameras, wait for all to deliver, then count what they do for `seconds`."""
+    urls = [server.url(f"cam{i}") for i in range(streams)]
+    service = VisionService(
+        deployment(urls, *model, keyframes_only), MemorySink(), detectors={"det": detector}
+    )
+    arrivals = Arrivals()
+    for analyser in service.analysers.values():
+        arrivals.watch(analyser)
+    start_staggered(service, streams)
+    try:
+        deadline = time.monotonic() + CONNECT_LIMIT
+        while time.monotonic() < deadline and not all(a.stats.frames for a in service.analysers.values()):
+            time.sleep(0.2)
+        time.sleep(SETTLE)
+        before = Snapshot.take(service, server, detector)
+        psutil.cpu_percent()
+        time.sleep(seconds)
+        box = psutil.cpu_percent() / 100
+        after = Snapshot.take(service, server, detector)
+    finally:
+        service.stop()
+    stats = {c: a.stats for c, a in service.analysers.items()}
+    wall, cores = after.wall - before.wall, os.cpu_count() or 1
+    frames = sum(after.frames.values()) - sum(before.frames.values())
+    batches = after.detector_batches - before.detector_batches
+    return Run(
+        f"{streams}" if keyframes_only else f"{streams}, full decode (ref.)",
+        streams,
+        [(after.frames[c] - before.frames[c]) / wall for c in after.frames],
+        between({c: x.lags for c, x in stats.items()}, before.lags, after.lags),
+        [arrivals.delays(c, before.epoch, after.epoch) for c in stats],
+        between({c: x.latencies for c, x in stats.items()}, before.latencies, after.latencies),
+        (after.detected - before.detected) / max(frames, 1),
+        after.dropped - before.dropped,
+        (after.detector_frames - before.detector_frames) / max(batches, 1),
+        (after.detector_busy - before.detector_busy) / wall,
+        {k: v / wall / cores for k, v in (after.cpu - before.cpu).items()},
+        box,
+    )
+
+
+def stream_counts(largest: int) -> list[int]:
+    """1, 2, 4, 8, 12, 16, then 8 more at a time, up to `largest`, which is always included."""
+    counts = [n for n in (1, 2, 4, 8, 12) if n < largest] + list(range(16, largest, 8))
+    return [*counts, largest]
+
+
+def load_average() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.0f} %"
+
+
+def flat(per_stream: list[list[float]]) -> list[float]:
+    return [x for values in per_stream for x in values]
+
+
+def quantile(values: Sequence[float], q: int) -> str:
+    return f"{np.percentile(values, q):.2f} s" if len(values) else "-"
+
+
+def streams_table(runs: list[Run]) -> Table:
+    sustained = f"sustained: >= {MIN_FPS} frames/s, p95 from server < {MAX_P95:g} s"
+    table = Table(title=f"1080p25 RTSP streams analysed at 1 frame/s each ({sustained})")
+    columns = ("streams", "frames/s", "per stream min", "sustained", "lag p50", "lag p95", "from server p95")
+    for column in (*columns, "dropped", "detected", "mean batch", "detector busy", "events", "event p95"):
+        table.add_column(column, justify="left" if column == "streams" else "right")
+    for run in runs:
+        lags, events = flat(run.lags), flat(run.latencies)
+        table.add_row(
+            run.label,
+            f"{sum(run.fps):.1f}",
+            f"{min(run.fps):.2f}",
+            f"{run.sustained}/{run.streams}",
+            quantile(lags, 50),
+            quantile(lags, 95),
+            quantile(flat(run.delays), 95),
+            str(run.dropped),
+            percent(run.detected),
+            f"{run.mean_batch:.1f}",
+            percent(run.detector_busy),
+            str(len(events)),
+            quantile(events, 95),
+        )
+    return table
+
+
+def cpu_table(runs: list[Run]) -> Table:
+    table = Table(title="where the CPU goes, share of the box's cores")
+    stages = ("capture", "decoder threads", "analysis", "detector", "native pools")
+    for column in ("streams", "box busy", "bench process", *stages, "RTSP server", "other processes"):
+        table.add_column(column, justify="left" if column == "streams" else "right")
+    for run in runs:
+        process = sum(v for k, v in run.cpu.items() if k != "server")
+        server = run.cpu.get("server", 0.0)
+        shares = [percent(run.cpu.get(stage, 0.0)) for stage in stages]
+        other = percent(max(run.box - process - server, 0.0))
+        table.add_row(run.label, percent(run.box), percent(process), *shares, percent(server), other)
+    return table
+
+
+def decode_table(costs: dict[str, float], cores: int) -> Table:
+    table = Table(title="decode alone, offline, as a camera worker decodes (reference)")
+    for column in ("mode", "CPU s per video s", "share of the box per stream", "streams it sustains"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for mode, cost in costs.items():
+        table.add_row(mode, f"{cost:.3f}", f"{100 * cost / cores:.1f} %", f"{cores / cost:.1f}")
+    return table
+
+
+def load_model(name: str, folder: Path, threads: int | None) -> tuple[TimedDetector, str]:
+    """The shared detector, warmed up, and the model file it came from."""
+    path, _ = MODELS[name]
+    if path is None:
+        path = str(build_models(folder)["onnx-dynamic"])
+    detector = TimedDetector(load_detector(DetectorSpec(path, threads=threads)))
+    detector.detect([np.zeros((HEIGHT, WIDTH, 3), np.uint8)])
+    detector.busy = 0.0
+    return detector, path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--max", type=int, default=16, help="most streams tried")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
+    parser.add_argument("--model", choices=sorted(MODELS), default="yolo11n")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (cores - 1)")
+    args = parser.parse_args()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # the tables are wide
+    cores = os.cpu_count() or 1
+    console.print(f"{cores} cores, load average (1, 5, 15 min) at the start: {load_average()}")
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as temp:
+        started = time.perf_counter()
+        seconds = CONNECT_LIMIT + SETTLE + args.seconds + 10  # every run must end before the clip
+        clip = make_clip(Path(temp) / "hall-1080p25.mp4", seconds)
+        console.print(
+            f"clip: {seconds:g} s of 1080p25, {clip.megabits:.1f} Mbit/s, keyframes {percent(clip.key_share)}"
+            f" of the bits, made in {time.perf_counter() - started:.0f} s"
+        )
+        detector, path = load_model(args.model, Path(temp), args.threads)
+        console.print(f"detector: {detector.describe()}")
+        costs = {mode: decode_cost(clip, mode == "keyframes only") for mode in ("full", "keyframes only")}
+        model = (path, MODELS[args.model][1])
+        server = start_rtsp_server({f"cam{i}": clip.path for i in range(args.max)})
+        try:
+            for streams in stream_counts(args.max):
+                runs.append(measure(server, streams, detector, model, args.seconds, keyframes_only=True))
+                console.print(f"{streams} streams: {runs[-1].sustained} sustained")
+                if runs[-1].sustained < streams:
+                    break  # more streams would only do worse
+            runs.append(measure(server, 1, detector, model, args.seconds, keyframes_only=False))
+        finally:
+            server.remove()
+    console.print(streams_table(runs), cpu_table(runs), decode_table(costs, cores))
+    best = max((r.streams for r in runs[:-1] if r.sustained == r.streams), default=0)
+    console.print(f"largest number of streams sustained: {best} (goal 16)")
+    console.print(
+        f"no database: events went to an in-memory sink; a hub event costs about {EVENT_COST_MS} ms "
+        "(one commit on PostgreSQL, BENCHMARKS.md), to add to the event latency"
+    )
+    console.print(f"load average (1, 5, 15 min) at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
