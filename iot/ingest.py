@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -38,6 +38,9 @@ from iot.writer import DeadLetter, write_batch
 
 log = logging.getLogger(__name__)
 
+# Readings older than this when they arrive come from a backlog (the broker's queue after an
+# outage of the ingest): while draining one, the rules' clock follows the data, not the wall.
+BACKLOG_LAG = timedelta(seconds=10)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps our session (and its messages) while we are away
 RECEIVE_MAXIMUM = 20_000  # unacknowledged messages in flight to us; MQTT allows up to 65535
 
@@ -104,6 +107,7 @@ class SensorIngest:
         self._stop = threading.Event()
         self._session = 0
         self._rules_lock = threading.Lock()  # the writer and `tick()` callers share the rule state
+        self._watermark: datetime | None = None  # newest reading of a backlog being drained
         self._connected = threading.Event()
         self._batch_rows = settings.batch_rows
         self._batch_wait = settings.batch_wait
@@ -205,6 +209,8 @@ class SensorIngest:
                 batch = self._collect()
                 if batch:
                     self._handle(batch)
+                else:
+                    self._watermark = None  # nothing waiting: caught up, the wall clock rules again
                 if self.tick_every is not None and time.monotonic() >= next_tick:
                     self.tick()
                     next_tick = time.monotonic() + self.tick_every
@@ -227,6 +233,10 @@ class SensorIngest:
                 self._client.ack(message.mid, 1)
                 self.stats.acked += 1
         self.health.seen(readings, self.clock())
+        newest = max((r.time for r in readings), default=None)
+        if newest is not None:
+            behind = newest < batch[-1].received - BACKLOG_LAG
+            self._watermark = newest if behind else None
         with self._rules_lock:
             events = self.rules.feed(sorted(readings, key=lambda r: r.time))
         self._emit(events)
@@ -252,7 +262,11 @@ class SensorIngest:
                 delay = min(delay * 2, 5.0)
 
     def tick(self) -> None:
-        """Let time pass up to the clock's now: sensor health changes and the rules' silences."""
+        """Let time pass up to the clock's now: sensor health changes and the rules' silences.
+
+        While a backlog is being drained the rules' time stops at its newest reading, so that a
+        sensor whose queued readings have not all arrived yet is not judged silent.
+        """
         now = self.clock()
         changes = self.health.changes(now)
         if changes:
@@ -265,8 +279,9 @@ class SensorIngest:
                     )
             except (psycopg.OperationalError, PoolTimeout):
                 self.health.retry(changes)
+        watermark = self._watermark
         with self._rules_lock:
-            events = self.rules.tick(now)
+            events = self.rules.tick(now if watermark is None else min(now, watermark))
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:

@@ -15,10 +15,11 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import Deployment
+from hub.pipeline import Pipeline
 from hub.store.db import Database, open_database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
 from tests.conftest import Server
-from tests.iot.conftest import GATEWAY_TOPIC, TEMP_TOPIC
+from tests.iot.conftest import GATEWAY_TOPIC, TEMP_TOPIC, iot_config
 from tests.mosquitto import Broker, start_broker
 from tests.pgcluster import start_cluster
 
@@ -262,3 +263,35 @@ def test_a_worker_survives_a_failing_batch(deployment: Deployment, db: Database,
     finally:
         ingest.stop()
     assert ingest.stats.last_error == "decoder bug"
+
+
+def test_a_drained_backlog_does_not_report_its_sensor_offline(db: Database, broker: Broker) -> None:
+    """An hour of readings queued at the broker while the ingest was away arrives in a burst; the
+    rules' clock ticks all along, yet follows the data, so no silence is invented mid-backlog."""
+    deployment = iot_config(batch_rows=1)  # one message per batch: ticks fall between them
+    pipeline = Pipeline(deployment, "0" * 64)
+
+    def start() -> SensorIngest:
+        ingest = SensorIngest(deployment, db, BrokerAddress(port=broker.port), client_id="backlog",
+                              pipeline=pipeline, tick_every=0.005)  # fmt: skip
+        ingest.start()
+        assert ingest.wait_connected(10)
+        return ingest
+
+    start().stop()  # the persistent session exists: the broker queues for it from now on
+    now = datetime.now(UTC).replace(microsecond=0)
+    device = Publisher(broker)
+    for i in range(120):  # every 30 s for the last hour; the offline rule allows 5 minutes
+        at = now - timedelta(minutes=60) + timedelta(seconds=30 * i)
+        device.send(TEMP_TOPIC, {"temperature": -20.0, "ts": at.isoformat()})
+    device.finish()
+    ingest = start()
+    try:
+        assert wait_until(lambda: ingest.stats.messages == 120, 30), ingest.stats
+        ingest.tick()
+    finally:
+        ingest.stop()
+    with db.pool.connection() as conn:
+        offline = conn.execute("SELECT id FROM events WHERE rule = 'coldstore-temp-offline'").fetchall()
+    assert offline == []
+    assert row_count(db, "readings") == 120
