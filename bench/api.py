@@ -1,6 +1,12 @@
 """Latency of the API's first pages with 1 million alerts and 100 thousand clues, 20 clients at once.
 
     .venv/bin/python -m bench.api [--alerts 1000000] [--clues 100000] [--clients 20] [--requests 50]
+        [--client threads|wrk|both] [--duration 15]
+
+Two kinds of client: `threads` (the reference: 20 httpx clients on threads of the bench process,
+`--requests` calls each) and `wrk` (20 connections from one wrk thread, `--duration` seconds per
+request kind; C, so it leaves the cores to the server: `apt-get install wrk`). `both` runs each
+request kind with threads, then with wrk.
 
 Uses OFFSITE_DATABASE_URL's server when set, else an embedded server in a temp folder; works in a
 database of its own that it drops afterwards. The rows are seeded with generate_series, not the
@@ -10,7 +16,9 @@ pipeline; the API runs as `offsite up --api` in a process of its own.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -67,8 +75,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def measure(url: str, token: str, path: str, clients: int, requests: int) -> tuple[float, float, float]:
-    """p50 and p95 latency in ms, and requests per second, of `clients` clients calling `path`."""
+Figures = tuple[float, float, float, float]  # p50, p95, p99 in ms; requests per second
+
+
+def measure(url: str, token: str, path: str, clients: int, requests: int) -> Figures:
+    """Latencies and throughput of `clients` httpx clients on threads calling `path`."""
 
     def client(_: int) -> list[float]:
         out = []
@@ -85,7 +96,42 @@ def measure(url: str, token: str, path: str, clients: int, requests: int) -> tup
         samples = [s for batch in pool.map(client, range(clients)) for s in batch]
     rate = len(samples) / (time.perf_counter() - start)
     cuts = statistics.quantiles(samples, n=100)
-    return cuts[49], cuts[94], rate
+    return cuts[49], cuts[94], cuts[98], rate
+
+
+# wrk's Lua hooks: the token comes from the environment; done() prints one JSON line (latencies in µs).
+WRK_SCRIPT = """
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'BENCH {"requests": %d, "duration_us": %d, "non2xx": %d, "socket_errors": %d,'
+    .. ' "p50_us": %d, "p95_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def measure_wrk(url: str, token: str, path: str, clients: int, duration: int, script: Path) -> Figures:
+    """Latencies and throughput of `clients` wrk connections (one wrk thread) calling `path`."""
+    command = ["wrk", "-t1", f"-c{clients}", f"-d{duration}s", "--timeout", "30s", "-s", str(script)]
+    done = subprocess.run(
+        [*command, f"{url}{path}"],
+        env={**os.environ, "BENCH_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary:\n{done.stdout}{done.stderr}")
+    result = json.loads(line.removeprefix("BENCH "))
+    if result["non2xx"] or result["socket_errors"]:
+        raise RuntimeError(f"wrk on {path}: {result}")
+    rate = result["requests"] / (result["duration_us"] / 1e6)
+    return result["p50_us"] / 1000, result["p95_us"] / 1000, result["p99_us"] / 1000, rate
 
 
 def main() -> None:
@@ -93,9 +139,16 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=1_000_000)
     parser.add_argument("--clues", type=int, default=100_000)
     parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=50, help="per thread (--client threads)")
+    parser.add_argument("--client", choices=["threads", "wrk", "both"], default="both")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per request kind (wrk)")
     args = parser.parse_args()
-    console = Console()
+    console = Console(soft_wrap=True)
+    clients = ["threads", "wrk"] if args.client == "both" else [args.client]
+    if "wrk" in clients and shutil.which("wrk") is None:
+        parser.exit(2, "--client wrk needs wrk on PATH: apt-get install wrk (or use --client threads)\n")
+    load = os.getloadavg()
+    console.print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         embedded = None
         server = os.environ.get("OFFSITE_DATABASE_URL")
@@ -138,9 +191,19 @@ def main() -> None:
                 ("alerts, time range", operator, "/alerts?limit=50&since=2020-01-01T00:00:00Z"),
                 ("clues of one department", market, "/clues?limit=50"),
             ]
+            script = Path(tmp) / "bench.lua"
+            script.write_text(WRK_SCRIPT, encoding="utf-8")
             for name, token, path in cases:
-                p50, p95, rate = measure(url, token, path, args.clients, args.requests)
-                console.print(f"{name:28} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  {rate:6.0f} req/s")
+                for client in clients:
+                    if client == "threads":
+                        p50, p95, p99, rate = measure(url, token, path, args.clients, args.requests)
+                    else:
+                        figures = measure_wrk(url, token, path, args.clients, args.duration, script)
+                        p50, p95, p99, rate = figures
+                    console.print(
+                        f"{name:28} {client:7} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms"
+                        f"  p99 {p99:6.1f} ms  {rate:6.0f} req/s"
+                    )
         finally:
             if proc is not None:
                 proc.terminate()
