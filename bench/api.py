@@ -31,12 +31,11 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg.conninfo import make_conninfo
 from rich.console import Console
 
 from api.auth import create_token
+from bench.scratch import scratch_database
 from hub.store.db import open_database
-from hub.store.embedded import start_embedded
 from hub.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,16 +148,7 @@ def main() -> None:
         parser.exit(2, "--client wrk needs wrk on PATH: apt-get install wrk (or use --client threads)\n")
     load = os.getloadavg()
     console.print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores")
-    with tempfile.TemporaryDirectory() as tmp:
-        embedded = None
-        server = os.environ.get("OFFSITE_DATABASE_URL")
-        if server is None:
-            embedded = start_embedded(Path(tmp) / "pg")
-            server = embedded.dsn
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS offsite_bench_api WITH (FORCE)")
-            conn.execute("CREATE DATABASE offsite_bench_api")
-        dsn = make_conninfo(server, dbname="offsite_bench_api")
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("offsite_bench_api", Path(tmp)) as dsn:
         db = open_database(dsn, Path(tmp), pool_size=1)
         proc = None
         try:
@@ -209,10 +199,6 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=30)
             db.close()
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS offsite_bench_api WITH (FORCE)")
-            if embedded is not None:
-                embedded.stop()
 
 
 if __name__ == "__main__":

@@ -9,23 +9,20 @@ database of its own that it drops afterwards.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import make_conninfo
 from rich.console import Console
 from rich.progress import track
 
+from bench.scratch import scratch_database
 from hub.config import load_config
 from hub.events import Event
 from hub.pipeline import Pipeline
 from hub.store.db import open_database
-from hub.store.embedded import start_embedded
 from hub.store.migrate import upgrade
 
 SOURCES = [
@@ -56,16 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     loaded = load_config(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
-    with tempfile.TemporaryDirectory() as tmp:
-        embedded = None
-        server = os.environ.get("OFFSITE_DATABASE_URL")
-        if server is None:
-            embedded = start_embedded(Path(tmp) / "pg")
-            server = embedded.dsn
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS offsite_bench WITH (FORCE)")
-            conn.execute("CREATE DATABASE offsite_bench")
-        db = open_database(make_conninfo(server, dbname="offsite_bench"), Path(tmp), pool_size=args.threads)
+    with tempfile.TemporaryDirectory() as tmp, scratch_database("offsite_bench", Path(tmp)) as dsn:
+        db = open_database(dsn, Path(tmp), pool_size=args.threads)
         try:
             _, backend = upgrade(db)
             pipeline = Pipeline(loaded.deployment, loaded.sha256)
@@ -106,10 +95,6 @@ def main() -> None:
             dup_rate = 1000 / (time.perf_counter() - dup_start)
         finally:
             db.close()
-            with psycopg.connect(server, autocommit=True) as conn:
-                conn.execute("DROP DATABASE IF EXISTS offsite_bench WITH (FORCE)")
-            if embedded is not None:
-                embedded.stop()
     console.print(f"raw INSERT + commit      {raw_rate:8.0f} rows/s (reference)")
     console.print(f"pipeline, 1 thread       {seq_rate:8.0f} events/s  ratio {seq_rate / raw_rate:.2f}")
     console.print(
