@@ -6,6 +6,9 @@ file; feed each of them every analysed frame with `rule.update(detections, frame
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from hub.config import Deployment
 from hub.config.devices import Line, Zone
 from hub.config.rules import (
@@ -48,26 +51,34 @@ __all__ = [
 ]
 
 
+Shape = TypeVar("Shape", Zone, Line)
+
+
 def _known(ids: list[str]) -> str:
     return ", ".join(sorted(ids)) or "none"
+
+
+def _drawn(kind: str, shapes: Sequence[Shape], wanted: str, rule: CameraRule) -> Shape:
+    """The zone or line `wanted` of a rule, which must exist and be drawn on the rule's camera."""
+    shape = next((x for x in shapes if x.id == wanted), None)
+    if shape is None:
+        mine = [x.id for x in shapes if x.camera == rule.camera]
+        raise ValueError(
+            f"rule {rule.id!r}: {kind} {wanted!r} is not defined in {kind}s; "
+            f"{kind}s of camera {rule.camera!r}: {_known(mine)}"
+        )
+    if shape.camera != rule.camera:
+        raise ValueError(
+            f"rule {rule.id!r}: {kind} {wanted!r} is drawn on camera {shape.camera!r}, "
+            f"not on the rule's camera {rule.camera!r}"
+        )
+    return shape
 
 
 def _zone(
     deployment: Deployment, rule: Presence | Absence | Stationary | Count | CoOccurrence
 ) -> PolygonZone:
-    zones = {z.id: z for z in deployment.zones}
-    zone: Zone | None = zones.get(rule.zone)
-    if zone is None:
-        mine = [z.id for z in deployment.zones if z.camera == rule.camera]
-        raise ValueError(
-            f"rule {rule.id!r}: zone {rule.zone!r} is not defined in zones; "
-            f"zones of camera {rule.camera!r}: {_known(mine)}"
-        )
-    if zone.camera != rule.camera:
-        raise ValueError(
-            f"rule {rule.id!r}: zone {rule.zone!r} is drawn on camera {zone.camera!r}, "
-            f"not on the rule's camera {rule.camera!r}"
-        )
+    zone = _drawn("zone", deployment.zones, rule.zone, rule)
     try:
         return PolygonZone(zone.polygon)
     except ValueError as exc:
@@ -75,18 +86,7 @@ def _zone(
 
 
 def _line(deployment: Deployment, rule: LineCrossing) -> DirectedLine:
-    line: Line | None = next((x for x in deployment.lines if x.id == rule.line), None)
-    if line is None:
-        mine = [x.id for x in deployment.lines if x.camera == rule.camera]
-        raise ValueError(
-            f"rule {rule.id!r}: line {rule.line!r} is not defined in lines; "
-            f"lines of camera {rule.camera!r}: {_known(mine)}"
-        )
-    if line.camera != rule.camera:
-        raise ValueError(
-            f"rule {rule.id!r}: line {rule.line!r} is drawn on camera {line.camera!r}, "
-            f"not on the rule's camera {rule.camera!r}"
-        )
+    line = _drawn("line", deployment.lines, rule.line, rule)
     return DirectedLine(line.start, line.end)
 
 
