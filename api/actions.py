@@ -6,16 +6,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg.rows import class_row
+from psycopg.rows import args_row
 
 from hub.records import SupervisionAction
-from hub.store.db import Connection
+from hub.store.db import Connection, columns_of
 
-COLUMNS = (
-    "id, record_id, event_id, alert_id, item_code, item_name, list_code, department_code,"
-    " department_name, object_name, object_code, area_code, method, result, inspected_at, site, rule,"
-    " evidence, config_sha256, batch_id, operation, exchange_source, exchange_time"
-)
+COLUMNS = columns_of(SupervisionAction)
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ def list_actions(
     if before is not None:
         condition += " AND (inspected_at, id) < (%(b_time)s, %(b_id)s)"
         params["b_time"], params["b_id"] = before
-    with conn.cursor(row_factory=class_row(SupervisionAction)) as cur:
+    with conn.cursor(row_factory=args_row(SupervisionAction)) as cur:
         cur.execute(
             f"SELECT {COLUMNS} FROM supervision_actions WHERE {condition}"
             " ORDER BY inspected_at DESC, id DESC LIMIT %(limit)s",
@@ -66,7 +62,7 @@ def list_actions(
 def export_actions(conn: Connection, where: ActionFilter) -> Iterator[SupervisionAction]:
     """Every matching record, oldest first, read in batches through a server-side cursor."""
     condition, params = where.sql()
-    with conn.cursor(name="export_actions", row_factory=class_row(SupervisionAction)) as cur:
+    with conn.cursor(name="export_actions", row_factory=args_row(SupervisionAction)) as cur:
         cur.itersize = 1000
         cur.execute(
             f"SELECT {COLUMNS} FROM supervision_actions WHERE {condition} ORDER BY inspected_at, id", params

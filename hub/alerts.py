@@ -6,22 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
-from psycopg.rows import class_row
+from psycopg.rows import args_row
 
 from hub.records import Alert, AlertStatus
-from hub.store.db import Connection
+from hub.store.db import Connection, columns_of
 from hub.workflow import ALERTS, RecordNotFound
 
 ACTIVE: tuple[AlertStatus, ...] = ("open", "acknowledged")
-_COLUMNS = (
-    "id, source, site, rule, title, severity, status, first_seen, last_seen, ended_at, count,"
-    " evidence, first_event, last_event, updated_at"
-)
+_COLUMNS = columns_of(Alert)
 
 
 def get_alert(conn: Connection, alert_id: int, department: str | None = None) -> Alert:
     """The alert; with `department`, only if a clue of that department rests on it."""
-    with conn.cursor(row_factory=class_row(Alert)) as cur:
+    with conn.cursor(row_factory=args_row(Alert)) as cur:
         row = cur.execute(
             f"SELECT {_COLUMNS} FROM alerts WHERE id = %s AND (%s::text IS NULL OR EXISTS"
             " (SELECT 1 FROM risk_clues c WHERE c.alert_id = alerts.id AND c.department = %s))",
@@ -82,7 +79,7 @@ def list_alerts(
     query = sql.SQL(
         "SELECT {} FROM alerts WHERE {} ORDER BY first_seen DESC, id DESC LIMIT %(limit)s"
     ).format(sql.SQL(_COLUMNS), sql.SQL(" AND ").join(conditions or [sql.SQL("true")]))
-    with conn.cursor(row_factory=class_row(Alert)) as cur:
+    with conn.cursor(row_factory=args_row(Alert)) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 

@@ -9,18 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import class_row
+from psycopg.rows import args_row
 
 from hub.records import ClueStatus, RiskClue, Verdict
-from hub.store.db import Connection
+from hub.store.db import Connection, columns_of
 from hub.workflow import CLUES, RecordNotFound
 
-_COLUMNS = (
-    "id, event_id, alert_id, action_id, route_id, department, department_code, site, rule,"
-    " item_code, object_code, title, risk_class, status, issued_at, claim_deadline,"
-    " feedback_deadline, claimed_at, fed_back_at, closed_at, verdict, feedback, evidence,"
-    " feedback_evidence, updated_at"
-)
+_COLUMNS = columns_of(RiskClue)
 VERDICTS: tuple[Verdict, ...] = ("confirmed", "false_alarm")
 
 
@@ -30,7 +25,7 @@ class FeedbackInvalid(ValueError):
 
 def get_clue(conn: Connection, clue_id: int, department: str | None = None) -> RiskClue:
     """The clue, if it exists and (when `department` is given) belongs to that department."""
-    with conn.cursor(row_factory=class_row(RiskClue)) as cur:
+    with conn.cursor(row_factory=args_row(RiskClue)) as cur:
         row = cur.execute(
             f"SELECT {_COLUMNS} FROM risk_clues WHERE id = %s AND (%s::text IS NULL OR department = %s)",
             (clue_id, department, department),
@@ -69,7 +64,7 @@ def list_clues(
     if before is not None:
         conditions.append("(issued_at, id) < (%(b_time)s, %(b_id)s)")
         params["b_time"], params["b_id"] = before
-    with conn.cursor(row_factory=class_row(RiskClue)) as cur:
+    with conn.cursor(row_factory=args_row(RiskClue)) as cur:
         cur.execute(
             f"SELECT {_COLUMNS} FROM risk_clues WHERE {' AND '.join(conditions)}"
             " ORDER BY issued_at DESC, id DESC LIMIT %(limit)s",

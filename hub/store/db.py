@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,12 @@ from hub.store.embedded import EmbeddedServer, start_embedded
 log = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+def columns_of(record: type) -> str:
+    """A record dataclass's fields as a select list, in field order, so that rows are built with
+    `psycopg.rows.args_row(record)`: positionally, about twice as fast as by name (`class_row`)."""
+    return ", ".join(f.name for f in fields(record))
 
 
 @dataclass
