@@ -6,11 +6,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+from anyio import CapacityLimiter
 from fastapi import Depends, FastAPI
 
-from api.deps import Services
+from api.auth import TOKEN_CHANNEL, TokenCache
+from api.deps import Services, Transactions
 from api.errors import BodyLimit, install_error_handlers, no_nul_in_query
+from api.feed import CHANNEL as FEED_CHANNEL
 from api.feed import AlertFeed
+from api.listener import Listener
 from api.metrics import ApiMetrics, RequestMetrics
 from api.routers import alerts, clues, config, events, evidence, records, stream, system
 from api.settings import ApiSettings
@@ -45,13 +49,25 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with hub_source() as hub:
             metrics.watch(hub.db, hub.pipeline.clock)
-            feed = AlertFeed(hub.db.dsn, settings.stream_poll)
-            feed.start()
-            app.state.services = Services(hub, settings, feed, metrics, hub.config.deployment.broker.url)
+            threads = min(settings.db_threads, hub.db.pool.max_size)
+            feed = AlertFeed(settings.stream_poll)
+            tokens = TokenCache(settings.token_cache_seconds)
+            listener = Listener(hub.db.dsn, {FEED_CHANNEL: feed, TOKEN_CHANNEL: tokens})
+            listener.start()
+            app.state.services = Services(
+                hub=hub,
+                settings=settings,
+                db=Transactions(hub, CapacityLimiter(threads)),
+                listener=listener,
+                feed=feed,
+                tokens=tokens,
+                metrics=metrics,
+                broker_url=hub.config.deployment.broker.url,
+            )
             try:
                 yield
             finally:
-                await feed.stop()
+                await listener.stop()
 
     app = FastAPI(
         title="offsite API",

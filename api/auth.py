@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -17,6 +18,7 @@ from hub.store.db import Connection
 Role = Literal["admin", "operator", "department", "edge"]
 ROLES: tuple[Role, ...] = ("admin", "operator", "department", "edge")
 TOKEN_PREFIX = "ofs_"
+TOKEN_CHANNEL = "api_tokens"  # migration 0005 announces revoked and deleted tokens here
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class Principal:
     role: Role
     department: str | None = None
     site: str | None = None
+    expires_at: datetime | None = None
 
     @property
     def actor(self) -> str:
@@ -83,13 +86,105 @@ def create_token(
 def principal_for(conn: Connection, token: str, now: datetime) -> Principal:
     """The principal a bearer token stands for, or AuthError."""
     row = conn.execute(
-        "SELECT name, role, department, site FROM api_tokens WHERE token_hash = %s"
+        "SELECT name, role, department, site, expires_at FROM api_tokens WHERE token_hash = %s"
         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > %s)",
         (hash_token(token), now),
     ).fetchone()
     if row is None:
         raise AuthError("unknown, expired or revoked token")
-    return Principal(name=row[0], role=row[1], department=row[2], site=row[3])
+    return Principal(name=row[0], role=row[1], department=row[2], site=row[3], expires_at=row[4])
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A stored token as `offsite token list` shows it; the secret itself is never kept."""
+
+    id: int
+    name: str
+    role: Role
+    department: str | None
+    site: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_tokens(conn: Connection) -> list[TokenInfo]:
+    rows = conn.execute(
+        "SELECT id, name, role, department, site, created_at, expires_at, revoked_at"
+        " FROM api_tokens ORDER BY id"
+    ).fetchall()
+    return [TokenInfo(*row) for row in rows]
+
+
+def revoke_token(
+    conn: Connection, at: datetime, by: str, *, token_id: int | None = None, token: str | None = None
+) -> str:
+    """Revoke a token by its id or by the secret itself (a session logging out); its name.
+
+    API processes stop accepting it as soon as the database announces the change.
+    """
+    if (token_id is None) == (token is None):
+        raise ValueError("name the token by its id or by the secret, not both")
+    match = "id = %s" if token_id is not None else "token_hash = %s"
+    key: int | str = token_id if token_id is not None else hash_token(str(token))
+    row = conn.execute(
+        f"UPDATE api_tokens SET revoked_at = %s WHERE {match} AND revoked_at IS NULL RETURNING id, name",
+        (at, key),
+    ).fetchone()
+    if row is None:
+        raise AuthError(f"no token {token_id} that is not revoked already" if token_id else "unknown token")
+    audit.append(conn, by, "token.revoke", f"token:{row[0]}", {"name": row[1]}, at)
+    return str(row[1])
+
+
+class TokenCache:
+    """Principals of tokens seen lately, so that a request need not look its token up again.
+
+    It answers only while `live`, that is while the API listens to the database's token
+    notifications: a token revoked, changed or deleted is dropped as soon as its notification
+    arrives, and all are dropped when the listener (re)connects, as notifications may have been
+    missed meanwhile. An entry also ages out after `ttl` seconds, and a token past its own expiry
+    is never answered.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:  # ttl 0: never answer
+        self.ttl, self.size = ttl, size
+        self.live = False
+        self.generation = 0  # moves on every drop, so a lookup racing a revocation is not kept
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str, now: datetime) -> Principal | None:
+        if not self.live:
+            return None
+        found = self._entries.get(hash_token(token))
+        if found is None:
+            return None
+        principal, cached_at = found
+        if time.monotonic() - cached_at > self.ttl or (
+            principal.expires_at is not None and principal.expires_at <= now
+        ):
+            self._entries.pop(hash_token(token), None)
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal, generation: int) -> None:
+        """Keep a principal looked up when the cache was at `generation`, unless something was
+        dropped since (the lookup may have read a token just revoked)."""
+        if not self.live or generation != self.generation:
+            return
+        if len(self._entries) >= self.size:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[hash_token(token)] = (principal, time.monotonic())
+
+    async def notified(self, token_hash: str) -> None:
+        self.generation += 1
+        self._entries.pop(token_hash, None)
+
+    async def reset(self, listening: bool) -> None:
+        self.generation += 1
+        self._entries.clear()
+        self.live = listening
 
 
 _HASHER = PasswordHasher()

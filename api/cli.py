@@ -67,6 +67,57 @@ def token_create(
     out.print(token, markup=False, highlight=False)
 
 
+@token_app.command("list")
+def token_list() -> None:
+    """The tokens stored: id, holder, role and scope, and whether each still works."""
+    from rich.table import Table
+
+    from api.auth import list_tokens
+    from hub.pipeline import utc_now
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            tokens = list_tokens(conn)
+    finally:
+        db.close()
+    now = utc_now()
+    table = Table("id", "name", "role", "scope", "created", "expires", "state")
+    for token in tokens:
+        if token.revoked_at is not None:
+            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+        elif token.expires_at is not None and token.expires_at <= now:
+            state = "expired"
+        else:
+            state = "[green]valid[/]"
+        expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
+        scope = token.department or token.site or ""
+        table.add_row(
+            str(token.id), token.name, token.role, scope, f"{token.created_at:%Y-%m-%d %H:%M}", expires, state
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id, as `offsite token list` shows it")],
+) -> None:
+    """Revoke a token: every API process refuses it from now on."""
+    from api.auth import AuthError, revoke_token
+    from hub.pipeline import utc_now
+
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            name = revoke_token(conn, utc_now(), "system", token_id=token_id)
+    except AuthError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        db.close()
+    out.print(f"token {token_id} ({name}) revoked")
+
+
 def _role(role: str) -> Role:
     from api.auth import ROLES
 

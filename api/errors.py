@@ -63,7 +63,7 @@ async def _feedback(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def no_nul_in_query(request: Request) -> None:
+async def no_nul_in_query(request: Request) -> None:
     """Refuse NUL characters in query parameters, which no database column can hold."""
     for name, value in request.query_params.multi_items():
         if "\x00" in value or "\x00" in name:

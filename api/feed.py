@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Any
-
-import psycopg
 
 from api.auth import Principal
 from hub.store.db import Connection
 
-log = logging.getLogger(__name__)
 CHANNEL = "alert_changes"
 
 
@@ -49,47 +45,26 @@ def changes_after(conn: Connection, after: int, principal: Principal, limit: int
 class AlertFeed:
     """Wakes stream readers when the database announces a change; they then read the table.
 
-    Readers also look on their own every `poll` seconds, so a lost notification (a listener
+    Readers also look on their own every `poll` seconds, so a lost notification (the listener
     reconnecting) delays a change, never drops it: the table, not the notification, is the truth.
     """
 
-    def __init__(self, dsn: str, poll: float) -> None:
-        self.dsn = dsn
+    def __init__(self, poll: float) -> None:
         self.poll = poll
         self.generation = 0
         self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-        self.listening = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="alert-feed-listener")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _bump(self) -> None:
         async with self._changed:
             self.generation += 1
             self._changed.notify_all()
 
-    async def _listen(self) -> None:
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.listening.set()
-                    await self._bump()  # whatever happened while we were not listening
-                    async for _ in conn.notifies():
-                        await self._bump()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                log.warning("alert feed listener lost its connection (%s); reconnecting", exc)
-                await asyncio.sleep(1.0)
+    async def notified(self, payload: str) -> None:
+        await self._bump()
+
+    async def reset(self, listening: bool) -> None:
+        if listening:
+            await self._bump()  # whatever happened while nobody listened
 
     async def wait(self, seen: int) -> int:
         """Wait until the generation moves past `seen` or `poll` seconds pass; the new generation."""

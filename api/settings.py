@@ -17,6 +17,18 @@ class ApiSettings(BaseSettings):
     max_upload: int = Field(default=32 << 20, ge=1024, description="Largest evidence upload, in bytes")
     max_events: int = Field(default=500, ge=1, description="Most events in one intake batch")
     session_hours: float = Field(default=12.0, gt=0, description="Lifetime of a dashboard login")
+    db_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Worker threads for the requests' database work (at most the pool's connections)",
+    )
+    token_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a token once looked up is trusted without asking the database again;"
+        " revocations take effect at once regardless (0: look every token up)",
+    )
     stream_poll: float = Field(
         default=5.0, gt=0, description="Seconds a stream waits for a notification before looking anyway"
     )

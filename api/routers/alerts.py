@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import Principal
-from api.deps import Conn, Reader, Services, ServicesDep, Staff
+from api.deps import Db, Reader, ServicesDep, Staff
 from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
 from api.schemas import (
     AlertDetail,
@@ -33,8 +33,8 @@ router = APIRouter(prefix="/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 
 
 @router.get("", response_model=AlertPage, summary="List alerts, newest first")
-def list_alerts(
-    conn: Conn,
+async def list_alerts(
+    db: Db,
     caller: Reader,
     site: Annotated[str | None, Query(max_length=63)] = None,
     source: Annotated[str | None, Query(max_length=80)] = None,
@@ -48,7 +48,7 @@ def list_alerts(
 ) -> AlertPage:
     """Alerts by first seen, newest first. A department sees only the alerts behind its clues."""
     where = alerts.AlertFilter(site, source, rule, severity, status, since, until, caller.department)
-    rows = alerts.list_alerts(conn, where=where, before=decode_cursor(cursor), limit=limit)
+    rows = await db.run(alerts.list_alerts, where=where, before=decode_cursor(cursor), limit=limit)
     return AlertPage(
         items=[AlertPublic.model_validate(a) for a in rows],
         next_cursor=next_cursor(rows, limit, "first_seen"),
@@ -56,22 +56,25 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=NOT_FOUND, summary="One alert")
-def get_alert(alert_id: RecordId, conn: Conn, caller: Reader) -> AlertDetail:
+async def get_alert(alert_id: RecordId, db: Db, caller: Reader) -> AlertDetail:
     """The alert with links to its evidence and its whole trail."""
-    alert = alerts.get_alert(conn, alert_id, caller.department)
+    return await db.run(_detail, alert_id, caller.department)
+
+
+def _detail(conn: Connection, alert_id: int, department: str | None) -> AlertDetail:
+    alert = alerts.get_alert(conn, alert_id, department)
     trail = [TransitionPublic.model_validate(t) for t in ALERTS.history(conn, alert_id)]
     return AlertDetail.model_validate(
         {**alert.__dict__, "evidence_links": evidence_links(alert.evidence), "trail": trail}
     )
 
 
-def _act(
-    action: str, alert_id: int, conn: Connection, caller: Principal, services: Services, body: Note | None
+async def _act(
+    action: str, alert_id: int, db: Db, caller: Principal, services: ServicesDep, body: Note | None
 ) -> AlertPublic:
     note = body.note if body else ""
-    return AlertPublic.model_validate(
-        alerts.transition_alert(conn, alert_id, action, caller.actor, services.now(), note)
-    )
+    alert = await db.run(alerts.transition_alert, alert_id, action, caller.actor, services.now(), note)
+    return AlertPublic.model_validate(alert)
 
 
 _ACTION: dict[int | str, dict[str, Any]] = {**NOT_FOUND, **CONFLICT}
@@ -83,11 +86,11 @@ _ACTION: dict[int | str, dict[str, Any]] = {**NOT_FOUND, **CONFLICT}
     response_model=AlertPublic,
     responses=_ACTION,
 )
-def acknowledge(
-    alert_id: RecordId, conn: Conn, caller: Staff, services: ServicesDep, body: Note | None = None
+async def acknowledge(
+    alert_id: RecordId, db: Db, caller: Staff, services: ServicesDep, body: Note | None = None
 ) -> AlertPublic:
     """An operator has seen the alert and is on it."""
-    return _act("acknowledge", alert_id, conn, caller, services, body)
+    return await _act("acknowledge", alert_id, db, caller, services, body)
 
 
 @router.post(
@@ -96,16 +99,16 @@ def acknowledge(
     response_model=AlertPublic,
     responses=_ACTION,
 )
-def dismiss(
-    alert_id: RecordId, conn: Conn, caller: Staff, services: ServicesDep, body: Note | None = None
+async def dismiss(
+    alert_id: RecordId, db: Db, caller: Staff, services: ServicesDep, body: Note | None = None
 ) -> AlertPublic:
     """The finding was wrong; the alert ends as dismissed."""
-    return _act("dismiss", alert_id, conn, caller, services, body)
+    return await _act("dismiss", alert_id, db, caller, services, body)
 
 
 @router.post("/{alert_id}/close", summary="Close an alert", response_model=AlertPublic, responses=_ACTION)
-def close(
-    alert_id: RecordId, conn: Conn, caller: Staff, services: ServicesDep, body: Note | None = None
+async def close(
+    alert_id: RecordId, db: Db, caller: Staff, services: ServicesDep, body: Note | None = None
 ) -> AlertPublic:
     """The cause is dealt with; the alert ends as closed."""
-    return _act("close", alert_id, conn, caller, services, body)
+    return await _act("close", alert_id, db, caller, services, body)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
-from api.deps import Admin, ClueWorker, Conn, Reader, ServicesDep
+from api.deps import Admin, ClueWorker, Db, Reader, ServicesDep
 from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
 from api.schemas import (
     ClueDetail,
@@ -23,22 +25,23 @@ from api.schemas import (
 )
 from hub import clues
 from hub.records import ClueStatus, RiskClue, Verdict
+from hub.store.db import Connection
 from hub.workflow import CLUES
 
 router = APIRouter(prefix="/clues", tags=["clues"], responses=AUTH_RESPONSES)
 _ACTION: dict[int | str, dict[str, Any]] = {**NOT_FOUND, **CONFLICT}
 
 
-def _public(clue: RiskClue, services: ServicesDep) -> CluePublic:
-    return CluePublic.model_validate({**clue.__dict__, "overdue": clue.overdue(services.now())})
+def _public(clue: RiskClue, now: datetime) -> CluePublic:
+    return CluePublic.model_validate({**clue.__dict__, "overdue": clue.overdue(now)})
 
 
-def _detail(conn: Conn, clue: RiskClue, services: ServicesDep) -> ClueDetail:
+def _detail(conn: Connection, clue: RiskClue, now: datetime) -> ClueDetail:
     trail = [TransitionPublic.model_validate(t) for t in CLUES.history(conn, clue.id)]
     return ClueDetail.model_validate(
         {
             **clue.__dict__,
-            "overdue": clue.overdue(services.now()),
+            "overdue": clue.overdue(now),
             "evidence_links": evidence_links([*clue.evidence, *clue.feedback_evidence]),
             "allowed": CLUES.allowed(clue.status),
             "trail": trail,
@@ -46,9 +49,17 @@ def _detail(conn: Conn, clue: RiskClue, services: ServicesDep) -> ClueDetail:
     )
 
 
+async def _detailed(
+    db: Db, services: ServicesDep, step: Callable[[Connection, datetime], RiskClue]
+) -> ClueDetail:
+    """Run `step` (a read or a move of the workflow) and answer the clue as it left it."""
+    now = services.now()
+    return await db.run(lambda conn: _detail(conn, step(conn, now), now))
+
+
 @router.get("", response_model=CluePage, summary="List risk clues, newest first")
-def list_clues(
-    conn: Conn,
+async def list_clues(
+    db: Db,
     caller: Reader,
     services: ServicesDep,
     status: ClueStatus | None = None,
@@ -59,51 +70,56 @@ def list_clues(
     cursor: Annotated[Cursor, Query()] = None,
 ) -> CluePage:
     """A department sees only the clues routed to it; the others exist for it nowhere."""
-    rows = clues.list_clues(
-        conn,
+    now = services.now()
+    rows = await db.run(
+        clues.list_clues,
         department=caller.department or department,
         status=status,
-        overdue_at=services.now() if overdue else None,
+        overdue_at=now if overdue else None,
         site=site,
         before=decode_cursor(cursor),
         limit=limit,
     )
-    return CluePage(
-        items=[_public(c, services) for c in rows], next_cursor=next_cursor(rows, limit, "issued_at")
-    )
+    return CluePage(items=[_public(c, now) for c in rows], next_cursor=next_cursor(rows, limit, "issued_at"))
 
 
 @router.get("/{clue_id}", response_model=ClueDetail, responses=NOT_FOUND, summary="One risk clue")
-def get_clue(clue_id: RecordId, conn: Conn, caller: Reader, services: ServicesDep) -> ClueDetail:
+async def get_clue(clue_id: RecordId, db: Db, caller: Reader, services: ServicesDep) -> ClueDetail:
     """The clue with its evidence links, the actions allowed now and its whole trail."""
-    return _detail(conn, clues.get_clue(conn, clue_id, caller.department), services)
+    return await _detailed(db, services, lambda conn, now: clues.get_clue(conn, clue_id, caller.department))
 
 
 @router.post("/{clue_id}/claim", summary="Claim a clue (认领)", response_model=ClueDetail, responses=_ACTION)
-def claim(clue_id: RecordId, conn: Conn, caller: ClueWorker, services: ServicesDep) -> ClueDetail:
+async def claim(clue_id: RecordId, db: Db, caller: ClueWorker, services: ServicesDep) -> ClueDetail:
     """The department takes the clue on."""
-    clue = clues.claim(conn, clue_id, caller.actor, services.now(), department=caller.department)
-    return _detail(conn, clue, services)
+    return await _detailed(
+        db,
+        services,
+        lambda conn, now: clues.claim(conn, clue_id, caller.actor, now, department=caller.department),
+    )
 
 
 @router.post(
     "/{clue_id}/handle", summary="Report a clue handled (处办)", response_model=ClueDetail, responses=_ACTION
 )
-def handle(
-    clue_id: RecordId, conn: Conn, caller: ClueWorker, services: ServicesDep, body: Note | None = None
+async def handle(
+    clue_id: RecordId, db: Db, caller: ClueWorker, services: ServicesDep, body: Note | None = None
 ) -> ClueDetail:
     """The department has dealt with it on site."""
     note = body.note if body else ""
-    clue = clues.handle(conn, clue_id, caller.actor, services.now(), note, department=caller.department)
-    return _detail(conn, clue, services)
+    return await _detailed(
+        db,
+        services,
+        lambda conn, now: clues.handle(conn, clue_id, caller.actor, now, note, department=caller.department),
+    )
 
 
 @router.post(
     "/{clue_id}/feedback", summary="Feed back on a clue (反馈)", response_model=ClueDetail, responses=_ACTION
 )
-def feed_back(
+async def feed_back(
     clue_id: RecordId,
-    conn: Conn,
+    db: Db,
     caller: ClueWorker,
     services: ServicesDep,
     verdict: Annotated[Verdict, Form(description="confirmed or false_alarm")],
@@ -113,16 +129,19 @@ def feed_back(
     files: Annotated[list[UploadFile] | None, File(description="Evidence of the handling")] = None,
 ) -> ClueDetail:
     """Verdict, text and optional evidence files, sent as multipart/form-data."""
-    clues.get_clue(conn, clue_id, caller.department)  # 404 before anything is stored
     store = services.hub.evidence
-    hashes = [
-        store.register(conn, upload.file.read(), upload.content_type or "application/octet-stream")
-        for upload in files or []
-    ]
-    clue = clues.feed_back(
-        conn, clue_id, caller.actor, services.now(), verdict, text, hashes, department=caller.department
-    )
-    return _detail(conn, clue, services)
+
+    def step(conn: Connection, now: datetime) -> RiskClue:
+        clues.get_clue(conn, clue_id, caller.department)  # 404 before anything is stored
+        hashes = [
+            store.register(conn, upload.file.read(), upload.content_type or "application/octet-stream")
+            for upload in files or []
+        ]
+        return clues.feed_back(
+            conn, clue_id, caller.actor, now, verdict, text, hashes, department=caller.department
+        )
+
+    return await _detailed(db, services, step)
 
 
 @router.post(
@@ -131,12 +150,14 @@ def feed_back(
     response_model=ClueDetail,
     responses=_ACTION,
 )
-def close(
-    clue_id: RecordId, conn: Conn, caller: Admin, services: ServicesDep, body: Note | None = None
+async def close(
+    clue_id: RecordId, db: Db, caller: Admin, services: ServicesDep, body: Note | None = None
 ) -> ClueDetail:
     """The supervising side is satisfied with the feedback."""
-    clue = clues.close(conn, clue_id, caller.actor, services.now(), body.note if body else "")
-    return _detail(conn, clue, services)
+    note = body.note if body else ""
+    return await _detailed(
+        db, services, lambda conn, now: clues.close(conn, clue_id, caller.actor, now, note)
+    )
 
 
 @router.post(
@@ -145,9 +166,10 @@ def close(
     response_model=ClueDetail,
     responses=_ACTION,
 )
-def reopen(
-    clue_id: RecordId, conn: Conn, caller: Admin, services: ServicesDep, body: ReopenNote
+async def reopen(
+    clue_id: RecordId, db: Db, caller: Admin, services: ServicesDep, body: ReopenNote
 ) -> ClueDetail:
     """The feedback is not accepted: the department must handle the clue again."""
-    clue = clues.reopen(conn, clue_id, caller.actor, services.now(), body.note)
-    return _detail(conn, clue, services)
+    return await _detailed(
+        db, services, lambda conn, now: clues.reopen(conn, clue_id, caller.actor, now, body.note)
+    )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from api import config_store
 from api.config_store import ConfigInvalid, ConfigVersion, Document, EntryExists, Section, VersionMismatch
-from api.deps import Admin, Conn, ServicesDep, Staff
+from api.deps import Admin, Db, ServicesDep, Staff
 from api.errors import unprocessable
 from api.routers import AUTH_RESPONSES, NOT_FOUND
 from api.schemas import Problem
@@ -153,17 +153,22 @@ class ConfigWriter:
     """What a write needs: an admin, the transaction, If-Match, and the response for the ETag."""
 
     def __init__(
-        self, conn: Conn, caller: Admin, services: ServicesDep, response: Response, if_match: IfMatch = None
+        self, db: Db, caller: Admin, services: ServicesDep, response: Response, if_match: IfMatch = None
     ) -> None:
-        self.conn, self.caller, self.services = conn, caller, services
+        self.db, self.caller, self.services = db, caller, services
         self.response, self.if_match = response, if_match
 
-    def commit(
+    async def commit(
         self, operation: Operation, where: Section | None, key: str | None, apply: Apply
     ) -> ConfigChange:
         """Apply the edit to the version in force and keep the result if the deployment loads."""
+        return await self.db.run(self._commit, operation, where, key, apply)
+
+    def _commit(
+        self, conn: Connection, operation: Operation, where: Section | None, key: str | None, apply: Apply
+    ) -> ConfigChange:
         try:
-            current = config_store.lock_active(self.conn, _etags(self.if_match))
+            current = config_store.lock_active(conn, _etags(self.if_match))
         except VersionMismatch as exc:
             now = _etag(str(exc)) if str(exc) else "none"
             raise HTTPException(
@@ -179,7 +184,7 @@ class ConfigWriter:
         section = where.name if where else None
         detail = {"section": section, "id": key, "operation": operation, "previous": previous}
         try:
-            version = config_store.save(self.conn, document, self.caller.actor, self.services.now(), detail)
+            version = config_store.save(conn, document, self.caller.actor, self.services.now(), detail)
         except ConfigInvalid as exc:
             raise _invalid(exc, with_lines=isinstance(document, str)) from None
         self.response.headers["ETag"] = _etag(version.sha256)
@@ -208,9 +213,9 @@ def _read(conn: Connection, response: Response) -> Document:
 
 
 @router.get("", response_model=dict[str, Any], responses=_READ, summary="The deployment in force")
-def get_config(conn: Conn, caller: Staff, response: Response) -> Document:
+async def get_config(db: Db, caller: Staff, response: Response) -> Document:
     """The whole deployment as written (defaults left out), as JSON; `PUT /config` takes it back."""
-    return _read(conn, response)
+    return await db.run(_read, response)
 
 
 @dataclass(frozen=True)
@@ -265,26 +270,26 @@ def _imported(upload: Upload) -> Document | str:
         }
     },
 )
-def import_config(upload: Annotated[Upload, Depends(_upload)], writer: Writer) -> ConfigChange:
+async def import_config(upload: Annotated[Upload, Depends(_upload)], writer: Writer) -> ConfigChange:
     """Replace the deployment with a YAML text (kept as sent, comments and all) or a JSON object
     (`GET /config`'s shape). The same checks as `offsite config check`."""
     document = _imported(upload)
-    return writer.commit("import", None, None, lambda current: (document, None))
+    return await writer.commit("import", None, None, lambda current: (document, None))
 
 
 @router.get(
     "/{section}", response_model=list[dict[str, Any]], responses=_READ, summary="The entries of a section"
 )
-def list_entries(section: SectionName, conn: Conn, caller: Staff, response: Response) -> list[Any]:
+async def list_entries(section: SectionName, db: Db, caller: Staff, response: Response) -> list[Any]:
     """Every entry of the section, in the order of the deployment (routing: first match wins)."""
     where = config_store.section(section)
-    return config_store.entries(_read(conn, response), where)
+    return config_store.entries(await db.run(_read, response), where)
 
 
 @router.get("/{section}/{key}", response_model=dict[str, Any], responses=_READ, summary="One entry")
-def get_entry(section: SectionName, key: EntryKey, conn: Conn, caller: Staff, response: Response) -> Any:
+async def get_entry(section: SectionName, key: EntryKey, db: Db, caller: Staff, response: Response) -> Any:
     where = config_store.section(section)
-    return config_store.get_entry(_read(conn, response), where, key)
+    return config_store.get_entry(await db.run(_read, response), where, key)
 
 
 @router.post(
@@ -294,13 +299,13 @@ def get_entry(section: SectionName, key: EntryKey, conn: Conn, caller: Staff, re
     responses={**_WRITE, 201: {"headers": _ETAG}},
     summary="Add an entry to a section",
 )
-def create_entry(section: SectionName, entry: Entry, writer: Writer) -> ConfigChange:
+async def create_entry(section: SectionName, entry: Entry, writer: Writer) -> ConfigChange:
     """Append the entry (to routing: after the others, so it matches last)."""
     where = config_store.section(section)
     key = entry.get(where.key)
     if not isinstance(key, str):
         raise unprocessable(["body", where.key], f"required: the entry's {where.key}, a string")
-    change = writer.commit(
+    change = await writer.commit(
         "create",
         where,
         key,
@@ -311,7 +316,7 @@ def create_entry(section: SectionName, entry: Entry, writer: Writer) -> ConfigCh
 
 
 @router.put("/{section}/{key}", response_model=ConfigChange, responses=_WRITE, summary="Replace an entry")
-def replace_entry(section: SectionName, key: EntryKey, entry: Entry, writer: Writer) -> ConfigChange:
+async def replace_entry(section: SectionName, key: EntryKey, entry: Entry, writer: Writer) -> ConfigChange:
     """Replace the entry in place; its key may be left out of the body, but not changed."""
     where = config_store.section(section)
     sent = entry.setdefault(where.key, key)
@@ -319,7 +324,7 @@ def replace_entry(section: SectionName, key: EntryKey, entry: Entry, writer: Wri
         raise unprocessable(
             ["body", where.key], f"{sent!r} differs from {key!r} in the path; keys are not renamed"
         )
-    return writer.commit(
+    return await writer.commit(
         "replace",
         where,
         key,
@@ -328,10 +333,10 @@ def replace_entry(section: SectionName, key: EntryKey, entry: Entry, writer: Wri
 
 
 @router.delete("/{section}/{key}", response_model=ConfigChange, responses=_WRITE, summary="Remove an entry")
-def delete_entry(section: SectionName, key: EntryKey, writer: Writer) -> ConfigChange:
+async def delete_entry(section: SectionName, key: EntryKey, writer: Writer) -> ConfigChange:
     """Remove the entry; refused (422) while anything still refers to it, naming what does."""
     where = config_store.section(section)
-    return writer.commit(
+    return await writer.commit(
         "delete",
         where,
         key,

@@ -6,13 +6,13 @@ import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, status
-from starlette.concurrency import run_in_threadpool
 
-from api.deps import Conn, Reader, ServicesDep, Uploader
+from api.deps import Db, Reader, ServicesDep, Uploader
 from api.errors import unprocessable
 from api.routers import AUTH_RESPONSES, NOT_FOUND
 from api.schemas import EvidencePublic
-from hub.evidence import EvidenceError
+from hub.evidence import EvidenceError, EvidenceStore
+from hub.store.db import Connection
 from hub.workflow import RecordNotFound
 
 router = APIRouter(prefix="/evidence", tags=["evidence"], responses=AUTH_RESPONSES)
@@ -41,21 +41,17 @@ _DEPARTMENT_MAY_SEE = (
 async def put_evidence(
     sha256: Digest,
     request: Request,
+    db: Db,
     services: ServicesDep,
     caller: Uploader,
     content_type: MediaType = "application/octet-stream",
 ) -> EvidencePublic:
     """The raw bytes as the body; the server hashes them and refuses a mismatch. Idempotent."""
     data = await request.body()
-
-    def store() -> str:
-        with services.hub.db.transaction() as conn:
-            return services.hub.evidence.register(conn, data, content_type)
-
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise unprocessable(["path", "sha256"], f"the body hashes to {actual}, not to the claimed {sha256}")
-    await run_in_threadpool(store)
+    await db.run(services.hub.evidence.register, data, content_type)
     return EvidencePublic(sha256=sha256, size=len(data), media_type=content_type, link=f"/evidence/{sha256}")
 
 
@@ -65,18 +61,25 @@ async def put_evidence(
     responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}},
     summary="Download an evidence file",
 )
-def get_evidence(sha256: Digest, conn: Conn, caller: Reader, services: ServicesDep) -> Response:
+async def get_evidence(sha256: Digest, db: Db, caller: Reader, services: ServicesDep) -> Response:
     """The file, checked against its hash. A department gets only the evidence behind its clues."""
-    if caller.department is not None and (
-        conn.execute(_DEPARTMENT_MAY_SEE, {"dept": caller.department, "h": sha256}).fetchone() is None
+    data, media_type = await db.run(_evidence, sha256, caller.department, services.hub.evidence)
+    return Response(data, status.HTTP_200_OK, media_type=media_type, headers={"ETag": f'"{sha256}"'})
+
+
+def _evidence(
+    conn: Connection, sha256: str, department: str | None, store: EvidenceStore
+) -> tuple[bytes, str]:
+    """The file and its media type, where the department (None: anyone) may see it."""
+    if department is not None and (
+        conn.execute(_DEPARTMENT_MAY_SEE, {"dept": department, "h": sha256}).fetchone() is None
     ):
         raise RecordNotFound(f"no evidence {sha256}")
     row = conn.execute("SELECT media_type FROM evidence WHERE sha256 = %s", (sha256,)).fetchone()
-    if row is None or not services.hub.evidence.exists(sha256):
+    if row is None or not store.exists(sha256):
         raise RecordNotFound(f"no evidence {sha256}")
     try:
-        data = services.hub.evidence.read(sha256)
+        data = store.read(sha256)
     except EvidenceError as exc:  # the file changed on disk: say so loudly, never serve it
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None
-    media_type = str(row[0])
-    return Response(data, status.HTTP_200_OK, media_type=media_type, headers={"ETag": f'"{sha256}"'})
+    return data, str(row[0])

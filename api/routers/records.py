@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from api.actions import ActionFilter, export_actions, list_actions
-from api.deps import ServicesDep, Staff
+from api.deps import Db, ServicesDep, Staff
 from api.routers import AUTH_RESPONSES
 from api.schemas import Cursor, Limit, RecordPage, RecordPublic, Since, Until, decode_cursor, next_cursor
 from hub.records import SupervisionAction
@@ -36,9 +36,9 @@ def exchange_line(action: SupervisionAction) -> str:
 
 
 @router.get("", response_model=RecordPage, summary="List supervision-action records, newest first")
-def get_records(
+async def get_records(
     caller: Staff,
-    services: ServicesDep,
+    db: Db,
     item_code: ItemCode = None,
     department_code: DepartmentCode = None,
     site: Site = None,
@@ -50,9 +50,7 @@ def get_records(
 ) -> RecordPage:
     """Non-site inspections by time, newest first."""
     where = ActionFilter(item_code, department_code, site, result, since, until)
-    before = decode_cursor(cursor)
-    with services.hub.db.transaction() as conn:
-        rows = list_actions(conn, where, before, limit)
+    rows = await db.run(list_actions, where, decode_cursor(cursor), limit)
     items = [RecordPublic.model_validate({**r.__dict__, "record_id": str(r.record_id)}) for r in rows]
     return RecordPage(items=items, next_cursor=next_cursor(rows, limit, "inspected_at"))
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
 from api.deps import Reader, Services, ServicesDep
@@ -24,15 +23,11 @@ def _frame(change: AlertChange) -> str:
 
 
 async def _changes(services: Services, caller: Principal, after: int) -> AsyncIterator[str]:
-    def read(since: int) -> list[AlertChange]:
-        with services.hub.db.transaction() as conn:
-            return changes_after(conn, since, caller)
-
     feed = services.feed
     seen = feed.generation
     yield f"retry: 1000\n: after {after}\n\n"
     while True:  # ends when the client goes: the response cancels this generator
-        batch = await run_in_threadpool(read, after)
+        batch = await services.db.run(changes_after, after, caller)
         for change in batch:
             yield _frame(change)
             after = change.id
@@ -66,12 +61,7 @@ async def stream_alerts(
     """
     start = last_event_id if last_event_id is not None else after
     if start is None:
-
-        def newest() -> int:
-            with services.hub.db.transaction() as conn:
-                return latest_change(conn)
-
-        start = await run_in_threadpool(newest)
+        start = await services.db.run(latest_change)
     return StreamingResponse(
         _changes(services, caller, start),
         media_type="text/event-stream",

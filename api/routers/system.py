@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.auth import AuthError, log_in
-from api.deps import ServicesDep, Staff
+from api.auth import AuthError, log_in, revoke_token
+from api.deps import Caller, Credentials, Db, ServicesDep, Staff, bearer_token
 from api.docs import docs_page
 from api.routers import AUTH_RESPONSES
 from api.schemas import Health, Login, Session
@@ -42,7 +42,7 @@ def healthz(services: ServicesDep, response: Response) -> Health:
     broker = (
         "not_configured" if broker_url is None else ("ok" if _broker_reachable(broker_url) else "unreachable")
     )
-    stream = "ok" if services.feed.listening.is_set() else "reconnecting"
+    stream = "ok" if services.listener.listening.is_set() else "reconnecting"
     if database != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     overall = (
@@ -83,6 +83,19 @@ def login(body: Login, services: ServicesDep) -> Session:
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     return Session(token=token, expires_at=now + lifetime)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=AUTH_RESPONSES,
+    summary="Revoke the token of this call",
+)
+async def logout(caller: Caller, credentials: Credentials, db: Db, services: ServicesDep) -> Response:
+    """The token sent with this call stops working, here and in every API process, at once."""
+    await db.run(revoke_token, services.now(), caller.actor, token=bearer_token(credentials))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/docs", response_class=HTMLResponse, include_in_schema=False)

@@ -1,4 +1,4 @@
-"""`offsite token create`, `offsite up --api` and `offsite config export`, as an operator runs them."""
+"""`offsite token create|list|revoke`, `offsite up --api` and `offsite config export`, as an operator runs them."""
 
 from __future__ import annotations
 
@@ -59,6 +59,20 @@ def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
         listed = httpx.get(f"{url}/alerts", headers={"Authorization": f"Bearer {token}"})
         assert (listed.status_code, listed.json()) == (200, {"items": [], "next_cursor": None})
         assert httpx.get(f"{url}/alerts", headers={"Authorization": "Bearer ofs_wrong"}).status_code == 401
+        listing = _offsite(env, tmp_path, "token", "list")
+        assert listing.returncode == 0, listing.stderr
+        row = next(line for line in listing.stdout.splitlines() if "duty desk" in line)
+        assert "operator" in row and "valid" in row
+        token_id = row.split()[1]
+        revoked = _offsite(env, tmp_path, "token", "revoke", token_id)
+        assert revoked.returncode == 0 and "duty desk" in revoked.stdout, revoked.stderr
+        deadline = time.monotonic() + 1  # the API had it cached; the revocation reaches it at once
+        while httpx.get(f"{url}/alerts", headers={"Authorization": f"Bearer {token}"}).status_code != 401:
+            assert time.monotonic() < deadline, "a revoked token still works"
+            time.sleep(0.01)
+        again = _offsite(env, tmp_path, "token", "revoke", token_id)
+        assert again.returncode == 1 and "revoked already" in again.stderr
+        assert "revoked" in _offsite(env, tmp_path, "token", "list").stdout
         proc.send_signal(signal.SIGTERM)
         rest = proc.communicate(timeout=30)[0]
         assert proc.returncode == 0, rest
@@ -70,6 +84,10 @@ def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
                 "SELECT detail->>'name', detail->>'role' FROM audit_log WHERE action = 'token.create'"
             )
             assert created.fetchall() == [("duty desk", "operator")]
+            revocations = conn.execute(
+                "SELECT actor, detail->>'name' FROM audit_log WHERE action = 'token.revoke'"
+            )
+            assert revocations.fetchall() == [("system", "duty desk")]
     finally:
         proc.kill()
         server.drop_database(dsn)
