@@ -1,4 +1,4 @@
-"""`offsite token create|list|revoke`, `offsite up --api` and `offsite config export`, as an operator runs them."""
+"""`offsite token create|list|revoke`, `offsite up --api`, `offsite config export`, as operators run them."""
 
 from __future__ import annotations
 
