@@ -64,7 +64,6 @@ SELECT 'seed-' || n, 1 + (n * 7919) %% %(alerts)s, 'seed', (%(departments)s::tex
        1 + n %% 3, (ARRAY['issued', 'claimed', 'handled', 'fed_back', 'closed'])[1 + n %% 5],
        now() - n * interval '30 seconds', now(), now() + interval '1 day', now()
 FROM generate_series(1, %(clues)s) n;
-ANALYZE;
 """
 
 
@@ -74,7 +73,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-Figures = tuple[float, float, float, float]  # p50, p95, p99 in ms; requests per second
+Figures = tuple[float, float, float, float, int]  # p50, p95, p99 in ms; requests per second; requests
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(url: str, token: str, path: str, clients: int, requests: int) -> Figures:
@@ -95,7 +100,7 @@ def measure(url: str, token: str, path: str, clients: int, requests: int) -> Fig
         samples = [s for batch in pool.map(client, range(clients)) for s in batch]
     rate = len(samples) / (time.perf_counter() - start)
     cuts = statistics.quantiles(samples, n=100)
-    return cuts[49], cuts[94], cuts[98], rate
+    return cuts[49], cuts[94], cuts[98], rate, len(samples) + clients  # the warm-up calls too
 
 
 # wrk's Lua hooks: the token comes from the environment; done() prints one JSON line (latencies in µs).
@@ -130,7 +135,8 @@ def measure_wrk(url: str, token: str, path: str, clients: int, duration: int, sc
     if result["non2xx"] or result["socket_errors"]:
         raise RuntimeError(f"wrk on {path}: {result}")
     rate = result["requests"] / (result["duration_us"] / 1e6)
-    return result["p50_us"] / 1000, result["p95_us"] / 1000, result["p99_us"] / 1000, rate
+    p50, p95, p99 = (result[f"{p}_us"] / 1000 for p in ("p50", "p95", "p99"))
+    return p50, p95, p99, rate, result["requests"]
 
 
 def main() -> None:
@@ -161,6 +167,10 @@ def main() -> None:
                 now = datetime.now(UTC)
                 operator = create_token(conn, "bench", "operator", now)
                 market = create_token(conn, "bench-market", "department", now, department="market")
+            # Vacuumed and analysed as a live database is, so that autovacuum does not wake up on
+            # the fresh rows in the middle of a measurement.
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE")
             console.print(f"{backend.describe()}; seeded in {time.perf_counter() - start:.0f} s")
             port = _free_port()
             env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": tmp}
@@ -185,14 +195,16 @@ def main() -> None:
             script.write_text(WRK_SCRIPT, encoding="utf-8")
             for name, token, path in cases:
                 for client in clients:
+                    cpu_before = cpu_seconds(proc.pid)
                     if client == "threads":
-                        p50, p95, p99, rate = measure(url, token, path, args.clients, args.requests)
+                        figures = measure(url, token, path, args.clients, args.requests)
                     else:
                         figures = measure_wrk(url, token, path, args.clients, args.duration, script)
-                        p50, p95, p99, rate = figures
+                    p50, p95, p99, rate, served = figures
+                    cpu = (cpu_seconds(proc.pid) - cpu_before) / served * 1000
                     console.print(
                         f"{name:28} {client:7} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms"
-                        f"  p99 {p99:6.1f} ms  {rate:6.0f} req/s"
+                        f"  p99 {p99:6.1f} ms  {rate:6.0f} req/s  API CPU {cpu:.2f} ms/request"
                     )
         finally:
             if proc is not None:
