@@ -18,6 +18,7 @@ from hub.config.devices import Metric, Sensor
 from iot.readings import Reading
 
 MAX_PAYLOAD = 256 * 1024  # bytes; a gateway message of a few thousand readings fits
+ROUTES_KEPT = 10_000  # topics whose route is remembered; devices use the same few again and again
 _TS_KEYS = ("ts", "time", "timestamp")
 
 
@@ -64,8 +65,17 @@ class Decoder:
         self.sensor_pattern = _template_regex(deployment.iot.sensor_topic)
         self.gateway_pattern = _template_regex(deployment.iot.gateway_topic)
         self.max_skew = timedelta(seconds=deployment.iot.max_skew)
+        self._routes: dict[str, Route] = {}
 
     def route(self, topic: str) -> Route | None:
+        route = self._routes.get(topic)
+        if route is None:
+            route = self._match(topic)
+            if route is not None and len(self._routes) < ROUTES_KEPT:
+                self._routes[topic] = route
+        return route
+
+    def _match(self, topic: str) -> Route | None:
         match = self.sensor_pattern.match(topic)
         if match:
             return Route(match["site"], sensor=match["sensor"])
@@ -85,7 +95,7 @@ class Decoder:
             out.refusals.append(Refusal(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}"))
             return out
         try:
-            body = json.loads(payload)
+            body = json.loads(payload.decode())  # JSON between systems is UTF-8 (RFC 8259)
         except (UnicodeDecodeError, ValueError) as exc:
             out.refusals.append(Refusal(f"payload is not JSON or a number: {exc}"[:200], route.sensor))
             return out
@@ -165,7 +175,12 @@ class Decoder:
                 out.readings.append(Reading(sensor_id, metric, stamp, value))
 
     def _time(self, body: dict[str, Any], received: datetime) -> datetime | Refusal:
-        raw = next((body[k] for k in _TS_KEYS if k in body), None)
+        for key in _TS_KEYS:
+            if key in body:
+                raw = body[key]
+                break
+        else:
+            return received
         if raw is None:
             return received
         try:
