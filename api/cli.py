@@ -4,7 +4,8 @@ and serving the API beside `offsite up`."""
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from api.auth import Role
     from hub.runtime import Hub
-    from hub.store.db import Database
+    from hub.store.db import Connection, Database
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Dashboard logins.", no_args_is_help=True)
@@ -39,6 +40,17 @@ def _database() -> Database:
     return open_database(settings.database_url, settings.data_dir, pool_size=1)
 
 
+@contextmanager
+def _transaction() -> Iterator[Connection]:
+    """One transaction on the configured database, for a command that does one thing."""
+    db = _database()
+    try:
+        with db.transaction() as conn:
+            yield conn
+    finally:
+        db.close()
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="admin, operator, department or edge")],
@@ -54,16 +66,13 @@ def token_create(
     if problem:
         err.print(f"[red]{problem}[/]")
         raise typer.Exit(2)
-    db = _database()
     try:
-        with db.transaction() as conn:
+        with _transaction() as conn:
             label = name or department or site or role
             token = create_token(conn, label, _role(role), utc_now(), department=department, site=site)
     except AuthError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    finally:
-        db.close()
     out.print(token, markup=False, highlight=False)
 
 
@@ -75,12 +84,8 @@ def token_list() -> None:
     from api.auth import list_tokens
     from hub.pipeline import utc_now
 
-    db = _database()
-    try:
-        with db.transaction() as conn:
-            tokens = list_tokens(conn)
-    finally:
-        db.close()
+    with _transaction() as conn:
+        tokens = list_tokens(conn)
     now = utc_now()
     table = Table("id", "name", "role", "scope", "created", "expires", "state")
     for token in tokens:
@@ -106,15 +111,12 @@ def token_revoke(
     from api.auth import AuthError, revoke_token
     from hub.pipeline import utc_now
 
-    db = _database()
     try:
-        with db.transaction() as conn:
+        with _transaction() as conn:
             name = revoke_token(conn, utc_now(), "system", token_id=token_id)
     except AuthError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    finally:
-        db.close()
     out.print(f"token {token_id} ({name}) revoked")
 
 
@@ -137,15 +139,12 @@ def user_create(
     from api.auth import AuthError, create_user
     from hub.pipeline import utc_now
 
-    db = _database()
     try:
-        with db.transaction() as conn:
+        with _transaction() as conn:
             create_user(conn, username, password, _role(role), utc_now(), department)
     except AuthError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    finally:
-        db.close()
     out.print(f"user {username} created")
 
 
@@ -157,12 +156,8 @@ def config_export(
     """Write the deployment in force (as last loaded or edited through the API) as YAML."""
     from api.config_store import active_config
 
-    db = _database()
-    try:
-        with db.transaction() as conn:
-            text = active_config(conn)
-    finally:
-        db.close()
+    with _transaction() as conn:
+        text = active_config(conn)
     if text is None:
         err.print("[red]no deployment loaded yet[/]: run offsite up -c FILE first")
         raise typer.Exit(1)
