@@ -3,6 +3,7 @@ and serving the API beside `offsite up`."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -186,6 +187,11 @@ class ApiServer:
         self.thread = threading.Thread(target=self.server.run, name="offsite-api", daemon=True)
 
     def start(self) -> None:
+        # What the process built at start-up stays for good, so the collector stops walking it,
+        # and young objects are collected less often: p99 of the alert list 100-115 -> 65-72 ms,
+        # p95 and throughput unchanged (BENCHMARKS.md).
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         self.thread.start()
 
     def stop(self) -> None:
