@@ -157,14 +157,15 @@ class TokenCache:
     def get(self, token: str, now: datetime) -> Principal | None:
         if not self.live:
             return None
-        found = self._entries.get(hash_token(token))
+        key = hash_token(token)
+        found = self._entries.get(key)
         if found is None:
             return None
         principal, cached_at = found
         if time.monotonic() - cached_at > self.ttl or (
             principal.expires_at is not None and principal.expires_at <= now
         ):
-            self._entries.pop(hash_token(token), None)
+            del self._entries[key]
             return None
         return principal
 

@@ -18,7 +18,7 @@ from api.listener import Listener
 from api.metrics import ApiMetrics
 from api.settings import ApiSettings
 from hub.runtime import Hub
-from hub.store.db import Connection
+from hub.store.db import Connection, Database
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,14 +36,14 @@ class Transactions:
     process on passing the GIL around (measured in BENCHMARKS.md).
     """
 
-    hub: Hub
+    database: Database
     limiter: CapacityLimiter
 
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         def in_transaction() -> T:
-            with self.hub.db.transaction() as conn:
+            with self.database.transaction() as conn:
                 return work(conn, *args, **kwargs)
 
         return await anyio.to_thread.run_sync(in_transaction, limiter=self.limiter)
