@@ -1,12 +1,9 @@
-"""Commands of the API: `offsite token create`, `offsite user create`, `offsite config export`,
-and serving the API beside `offsite up`."""
+"""Commands of the API: `offsite token create|list|revoke`, `offsite user create`, `offsite config export`."""
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,10 +11,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    import uvicorn
-
     from api.auth import Role
-    from hub.runtime import Hub
     from hub.store.db import Connection, Database
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -166,34 +160,3 @@ def config_export(
         out.print(text, end="", markup=False, highlight=False)
     else:
         output.write_text(text, encoding="utf-8")
-
-
-class ApiServer:
-    """The API served by uvicorn on a thread beside the hub's upkeep loop."""
-
-    def __init__(self, hub: Hub, address: str) -> None:
-        import uvicorn
-
-        from api.app import create_app
-
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise typer.BadParameter(f"--api {address!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
-        app = create_app(lambda: nullcontext(hub))
-        config = uvicorn.Config(
-            app, host=host, port=int(port), timeout_graceful_shutdown=3, log_level="warning"
-        )
-        self.server: uvicorn.Server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="offsite-api", daemon=True)
-
-    def start(self) -> None:
-        # What the process built at start-up stays for good, so the collector stops walking it,
-        # and young objects are collected less often: p99 of the alert list 100-115 -> 65-72 ms,
-        # p95 and throughput unchanged (BENCHMARKS.md).
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,11 +43,20 @@ class RecordCollector(Collector):
         yield overdue
 
 
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class ApiMetrics:
-    """The API's own registry, built per app (nothing registered at import time)."""
+    """The API's own registry, built per app (nothing registered at import time).
+
+    Where several API processes serve one port, each writes its counts to files in
+    ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, set before the process
+    imports prometheus_client) and a scrape, answered by any of them, adds them all up.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.records: RecordCollector | None = None
         self.requests = Counter(
             "offsite_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
         )
@@ -61,7 +72,20 @@ class ApiMetrics:
         )
 
     def watch(self, db: Database, now: Callable[[], datetime]) -> None:
-        self.registry.register(RecordCollector(db, now))
+        self.records = RecordCollector(db, now)
+        self.registry.register(self.records)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every API process; with one process, also its own process and
+        collector metrics (with several they would describe whichever process answered)."""
+        shared = os.environ.get(MULTIPROCESS_DIR)
+        if not shared:
+            return generate_latest(self.registry) + generate_latest(REGISTRY)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, shared)  # type: ignore[no-untyped-call]
+        if self.records is not None:
+            registry.register(self.records)
+        return generate_latest(registry)
 
 
 class RequestMetrics:

@@ -17,6 +17,13 @@ class ApiSettings(BaseSettings):
     max_upload: int = Field(default=32 << 20, ge=1024, description="Largest evidence upload, in bytes")
     max_events: int = Field(default=500, ge=1, description="Most events in one intake batch")
     session_hours: float = Field(default=12.0, gt=0, description="Lifetime of a dashboard login")
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes sharing the port under `offsite up --api`; 1 serves on a thread of"
+        " the hub's process",
+    )
     db_threads: int = Field(
         default=4,
         ge=1,

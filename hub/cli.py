@@ -6,13 +6,14 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 
-from api.cli import ApiServer, config_export, token_app, user_app
+from api.cli import config_export, token_app, user_app
 from hub.config import ConfigError, LoadedConfig, Settings, load_config
 from iot.cli import app as iot_app
 from vision.cli import app as vision_app
@@ -34,13 +35,19 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+S = TypeVar("S", bound=BaseSettings)
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")]
 
 
 def settings_or_exit() -> Settings:
     """Settings from the environment, or exit 2 naming what is wrong with them."""
+    return from_env_or_exit(Settings)
+
+
+def from_env_or_exit(kind: type[S]) -> S:
+    """`kind` of settings read from the environment, or exit 2 naming what is wrong with them."""
     try:
-        return Settings()
+        return kind()
     except ValidationError as exc:
         for item in exc.errors(include_url=False):
             err.print(f"[red]environment[/]: {item['msg'].removeprefix('Value error, ')}")
@@ -151,25 +158,46 @@ def up(
     config: ConfigOption,
     upkeep_every: Annotated[float, typer.Option(help="Seconds between upkeep rounds")] = 60.0,
     api: Annotated[str | None, typer.Option(help="Serve the API on HOST:PORT")] = None,
+    api_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (default OFFSITE_API_WORKERS, else 1: a thread of"
+            " this process); about one per core",
+        ),
+    ] = None,
 ) -> None:
     """Run the hub on a deployment file until interrupted."""
+    from api.serving import ApiServer, ApiWorkers, CannotServe, parse_address
+    from api.settings import ApiSettings
     from hub.runtime import Hub
 
     loaded = load_or_exit(config)
+    if api is not None:
+        try:
+            parse_address(api)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    workers = api_workers or from_env_or_exit(ApiSettings).workers
     hub = Hub.start(loaded, settings_or_exit())
-    server = ApiServer(hub, api) if api else None
-    if server is not None:
-        server.start()
-        console.print(f"API on http://{api}")
+    server: ApiServer | ApiWorkers | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    console.print(f"offsite hub up: {loaded.deployment.name}; {hub.backend.describe()}")
     try:
+        if api is not None:
+            server = ApiServer(hub, api) if workers == 1 else ApiWorkers(hub, api, workers)
+            server.start()
+            console.print(f"API on http://{api}" + (f" ({workers} processes)" if workers > 1 else ""))
+        console.print(f"offsite hub up: {loaded.deployment.name}; {hub.backend.describe()}")
         while not stop.is_set():
             done = hub.upkeep()
             if done.auto_closed:
                 console.print(f"auto-closed alerts {done.auto_closed}")
             stop.wait(upkeep_every)
+    except CannotServe as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,7 +15,7 @@ from hub.pipeline import Pipeline, Taken, utc_now
 from hub.store.db import Connection, Database, open_database
 from hub.store.migrate import upgrade
 from hub.store.rollups import refresh_rollups
-from hub.store.timeseries import Backend, apply_retention, compress_old_chunks
+from hub.store.timeseries import Backend, apply_retention, compress_old_chunks, detect_backend
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,21 @@ class Hub:
         except Exception:
             db.close()
             raise
-        evidence = EvidenceStore(Path(loaded.deployment.storage.evidence_dir))
-        return cls(db, backend, loaded, pipeline, evidence)
+        return cls(db, backend, loaded, pipeline, EvidenceStore(Path(loaded.deployment.storage.evidence_dir)))
+
+    @classmethod
+    def attach(cls, loaded: LoadedConfig, dsn: str, *, pool_size: int) -> Hub:
+        """Join a hub another process started on `dsn` (schema current, config recorded): what an
+        extra API process does."""
+        db = open_database(dsn, Path(), pool_size=pool_size)
+        try:
+            with db.transaction() as conn:
+                backend = detect_backend(conn)
+        except Exception:
+            db.close()
+            raise
+        pipeline = Pipeline(loaded.deployment, loaded.sha256)
+        return cls(db, backend, loaded, pipeline, EvidenceStore(Path(loaded.deployment.storage.evidence_dir)))
 
     def take(self, event: Event) -> Taken:
         with self.db.transaction() as conn:

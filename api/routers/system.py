@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
-from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from api.auth import AuthError, log_in, revoke_token
@@ -63,8 +62,7 @@ def healthz(services: ServicesDep, response: Response) -> Health:
 def metrics(services: ServicesDep, caller: Staff) -> Response:
     """Request counts and latencies, alerts by state, overdue clues, and the process-wide
     counters other parts of the hub register (ingest)."""
-    body = generate_latest(services.metrics.registry) + generate_latest(REGISTRY)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.post(

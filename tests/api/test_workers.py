@@ -1,0 +1,179 @@
+"""`offsite up --api --api-workers N`: several API processes on one port, as operators run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from api.auth import create_token
+from tests.conftest import REPO, Server
+
+DEMO = REPO / "configs" / "demo.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+@dataclass
+class Hub:
+    """`offsite up` running with API workers, and an operator's token."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    token: str
+    env: dict[str, str]
+
+    def get(self, path: str) -> httpx.Response:
+        """One call on a connection of its own, so that the kernel picks a worker for each."""
+        return httpx.get(f"{self.url}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+
+
+@pytest.fixture
+def dsn(timescaledb_server: Server) -> Iterator[str]:
+    dsn = timescaledb_server.create_database()
+    try:
+        yield dsn
+    finally:
+        timescaledb_server.drop_database(dsn)
+
+
+@contextmanager
+def running(dsn: str, folder: Path, workers: int, port: int | None = None) -> Iterator[Hub]:
+    env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(folder)}
+    port = port or _free_port()
+    command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(
+        [*command, "--api-workers", str(workers)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for("the API did not come up", lambda: _answers(proc, url), 60)
+        with psycopg.connect(dsn) as conn:
+            token = create_token(conn, "duty desk", "operator", datetime.now(UTC))
+        yield Hub(proc, url, token, env)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _answers(proc: subprocess.Popen[str], url: str) -> bool:
+    assert proc.poll() is None, proc.communicate()[0]
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def _count(metrics: str, route: str, status: int) -> float:
+    prefix = f'offsite_http_requests_total{{method="GET",route="{route}",status="{status}"}} '
+    return sum(float(line.removeprefix(prefix)) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def test_workers_share_the_port_count_together_and_drop_a_revoked_token(dsn: str, tmp_path: Path) -> None:
+    with running(dsn, tmp_path, workers=2) as hub:
+        assert len(_children(hub.proc.pid)) == 2
+        for _ in range(40):
+            assert hub.get("/alerts?limit=5").status_code == 200
+        # Each call came on a new connection, spread by the kernel; every worker counted its own.
+        metrics = hub.get("/metrics")
+        assert metrics.status_code == 200
+        assert _count(metrics.text, "/alerts", 200) == 40
+        assert "offsite_alerts" in metrics.text  # the database's gauges are there once, too
+        with psycopg.connect(dsn) as conn:
+            conn.execute("UPDATE api_tokens SET revoked_at = now()")
+        # Every worker had the token cached; each drops it on the notification.
+        _wait_for("a revoked token still works", lambda: hub.get("/alerts").status_code == 401, 2)
+        assert {hub.get("/alerts").status_code for _ in range(20)} == {401}
+
+
+def test_a_dead_worker_is_replaced_and_the_others_keep_serving(dsn: str, tmp_path: Path) -> None:
+    with running(dsn, tmp_path, workers=2) as hub:
+        first = _children(hub.proc.pid)
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        _wait_for("the killed worker is still there", lambda: victim not in _children(hub.proc.pid), 5)
+        assert [hub.get("/alerts").status_code for _ in range(20)] == [200] * 20
+        _wait_for("no worker took its place", lambda: len(_children(hub.proc.pid)) == 2, 30)
+        assert first - _children(hub.proc.pid) == {victim}
+        hub.proc.send_signal(signal.SIGTERM)
+        said = hub.proc.communicate(timeout=30)[0]
+        assert hub.proc.returncode == 0, said
+        assert "exited with code -9; starting another" in said
+
+
+def test_workers_stop_with_the_hub_however_it_ends(dsn: str, tmp_path: Path) -> None:
+    with running(dsn, tmp_path, workers=2) as hub:
+        workers = _children(hub.proc.pid)
+        hub.proc.send_signal(signal.SIGINT)  # Ctrl-C: the hub stops its workers in order
+        assert hub.proc.wait(timeout=30) == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    with running(dsn, tmp_path, workers=2) as hub:
+        workers = _children(hub.proc.pid)
+        hub.proc.kill()  # no chance to clean up: the workers notice their hub is gone
+        hub.proc.wait()
+        _wait_for(
+            "workers outlived their hub", lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 15
+        )
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_named(dsn: str, tmp_path: Path, workers: int) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
+        command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+        done = subprocess.run(
+            [*command, "--api-workers", str(workers)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot serve the API on 127.0.0.1:{port}: Address already in use" in done.stderr
