@@ -48,6 +48,18 @@ class Transactions:
 
         return await anyio.to_thread.run_sync(in_transaction, limiter=self.limiter)
 
+    async def read(
+        self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Like `run` for work that only reads, one statement at a time (a list's page): no
+        transaction around it (`Database.reading`)."""
+
+        def reading() -> T:
+            with self.database.reading() as conn:
+                return work(conn, *args, **kwargs)
+
+        return await anyio.to_thread.run_sync(reading, limiter=self.limiter)
+
 
 @dataclass
 class Services:

@@ -1,7 +1,7 @@
 """Latency of the API's first pages with 1 million alerts and 100 thousand clues, 20 clients at once.
 
     .venv/bin/python -m bench.api [--alerts 1000000] [--clues 100000] [--clients 20] [--requests 50]
-        [--client threads|wrk|both] [--duration 15]
+        [--client threads|wrk|both] [--duration 15] [--workers N]
 
 Two kinds of client: `threads` (the reference: 20 httpx clients on threads of the bench process,
 `--requests` calls each) and `wrk` (20 connections from one wrk thread, `--duration` seconds per
@@ -10,7 +10,8 @@ request kind with threads, then with wrk.
 
 Uses OFFSITE_DATABASE_URL's server when set, else an embedded server in a temp folder; works in a
 database of its own that it drops afterwards. The rows are seeded with generate_series, not the
-pipeline; the API runs as `offsite up --api` in a process of its own.
+pipeline; the API runs as `offsite up --api --api-workers N` (default: one worker per core), and
+"API CPU" is what the hub's process and its workers used per request.
 """
 
 from __future__ import annotations
@@ -77,9 +78,16 @@ Figures = tuple[float, float, float, float, int]  # p50, p95, p99 in ms; request
 
 
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time a process and its children have used so far (Linux)."""
+    used = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split() if entry.name.isdigit() else []
+        except OSError:  # gone meanwhile
+            continue
+        if fields and (int(entry.name) == pid or int(fields[1]) == pid):
+            used += int(fields[11]) + int(fields[12])
+    return used / os.sysconf("SC_CLK_TCK")
 
 
 def measure(url: str, token: str, path: str, clients: int, requests: int) -> Figures:
@@ -147,13 +155,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="per thread (--client threads)")
     parser.add_argument("--client", choices=["threads", "wrk", "both"], default="both")
     parser.add_argument("--duration", type=int, default=15, help="seconds per request kind (wrk)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="API processes")
     args = parser.parse_args()
     console = Console(soft_wrap=True)
     clients = ["threads", "wrk"] if args.client == "both" else [args.client]
     if "wrk" in clients and shutil.which("wrk") is None:
         parser.exit(2, "--client wrk needs wrk on PATH: apt-get install wrk (or use --client threads)\n")
     load = os.getloadavg()
-    console.print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores")
+    console.print(
+        f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {os.cpu_count()} cores;"
+        f" {args.workers} API worker(s)"
+    )
     with tempfile.TemporaryDirectory() as tmp, scratch_database("offsite_bench_api", Path(tmp)) as dsn:
         db = open_database(dsn, Path(tmp), pool_size=1)
         proc = None
@@ -175,15 +187,21 @@ def main() -> None:
             port = _free_port()
             env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": tmp}
             command = [sys.executable, "-m", "hub.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
-            api = ["--api", f"127.0.0.1:{port}", "--upkeep-every", "86400"]
-            proc = subprocess.Popen([*command, *api], env=env, cwd=tmp, stdout=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}"
-            while True:
-                try:
-                    httpx.get(f"{url}/healthz", timeout=1)
+            api = ["--api", f"127.0.0.1:{port}", "--api-workers", str(args.workers)]
+            proc = subprocess.Popen(
+                [*command, *api, "--upkeep-every", "86400"],
+                env=env,
+                cwd=tmp,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert proc.stdout is not None
+            for line in proc.stdout:  # the hub says so once every worker serves
+                if line.startswith("offsite hub up"):
                     break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+            else:
+                raise RuntimeError(f"offsite up ended with code {proc.wait()} before serving")
+            url = f"http://127.0.0.1:{port}"
             cases = [
                 ("alerts, no filter", operator, "/alerts?limit=50"),
                 ("alerts, site", operator, "/alerts?limit=50&site=lintong-hall"),

@@ -48,7 +48,7 @@ async def list_alerts(
 ) -> AlertPage:
     """Alerts by first seen, newest first. A department sees only the alerts behind its clues."""
     where = alerts.AlertFilter(site, source, rule, severity, status, since, until, caller.department)
-    rows = await db.run(alerts.list_alerts, where=where, before=decode_cursor(cursor), limit=limit)
+    rows = await db.read(alerts.list_alerts, where=where, before=decode_cursor(cursor), limit=limit)
     return AlertPage(
         items=[AlertPublic.model_validate(a) for a in rows],
         next_cursor=next_cursor(rows, limit, "first_seen"),

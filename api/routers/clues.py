@@ -71,7 +71,7 @@ async def list_clues(
 ) -> CluePage:
     """A department sees only the clues routed to it; the others exist for it nowhere."""
     now = services.now()
-    rows = await db.run(
+    rows = await db.read(
         clues.list_clues,
         department=caller.department or department,
         status=status,

@@ -50,7 +50,7 @@ async def get_records(
 ) -> RecordPage:
     """Non-site inspections by time, newest first."""
     where = ActionFilter(item_code, department_code, site, result, since, until)
-    rows = await db.run(list_actions, where, decode_cursor(cursor), limit)
+    rows = await db.read(list_actions, where, decode_cursor(cursor), limit)
     items = [RecordPublic.model_validate({**r.__dict__, "record_id": str(r.record_id)}) for r in rows]
     return RecordPage(items=items, next_cursor=next_cursor(rows, limit, "inspected_at"))
 

@@ -58,7 +58,6 @@ class Hub:
     proc: subprocess.Popen[str]
     url: str
     token: str
-    env: dict[str, str]
 
     def get(self, path: str) -> httpx.Response:
         """One call on a connection of its own, so that the kernel picks a worker for each."""
@@ -87,24 +86,22 @@ def running(dsn: str, folder: Path, workers: int, port: int | None = None) -> It
         stderr=subprocess.STDOUT,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for("the API did not come up", lambda: _answers(proc, url), 60)
+        assert proc.stdout is not None
+        said = ""
+        for line in proc.stdout:  # printed once every worker serves
+            said += line
+            if line.startswith("offsite hub up"):
+                break
+        else:
+            raise AssertionError(f"offsite up ended with code {proc.wait()}: {said}")
         with psycopg.connect(dsn) as conn:
             token = create_token(conn, "duty desk", "operator", datetime.now(UTC))
-        yield Hub(proc, url, token, env)
+        yield Hub(proc, f"http://127.0.0.1:{port}", token)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _answers(proc: subprocess.Popen[str], url: str) -> bool:
-    assert proc.poll() is None, proc.communicate()[0]
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _count(metrics: str, route: str, status: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -30,6 +31,26 @@ def test_upgrade_is_idempotent(db: Database) -> None:
     with db.transaction() as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == [m.version for m in migrations()]
+
+
+def test_reads_outside_a_transaction_leave_the_next_one_whole(tmp_path: Path, server: Server) -> None:
+    dsn = server.create_database()
+    db = open_database(dsn, tmp_path, pool_size=1)  # one connection: the read's is the next one's
+    try:
+        upgrade(db)
+        with db.reading() as conn:
+            assert conn.execute("SELECT count(*) FROM alerts").fetchone() == (0,)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE  # no BEGIN sent
+        with pytest.raises(RuntimeError), db.transaction() as conn:
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (9999, 'half')")
+            raise RuntimeError("the work failed half way")
+        with db.transaction() as conn:
+            assert conn.execute("SELECT count(*) FROM schema_migrations WHERE version = 9999").fetchone() == (
+                0,
+            )
+    finally:
+        db.close()
+        server.drop_database(dsn)
 
 
 def test_backend_is_detected(db: Database, server: Server) -> None:
