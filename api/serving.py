@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from contextlib import closing, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -117,7 +117,7 @@ class _Slot:
     number: int
     process: subprocess.Popen[bytes] | None = None
     failures: int = 0
-    retry_at: float = field(default=0.0)
+    retry_at: float = 0.0
 
 
 class ApiWorkers:
@@ -176,10 +176,6 @@ class ApiWorkers:
                 slot.process.stdin.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    @property
-    def pids(self) -> list[int]:
-        return [s.process.pid for s in self.slots if s.process is not None]
-
     def _launch(self, slot: _Slot) -> IO[bytes]:
         """Start the worker for `slot`; the pipe it reports its start-up on."""
         read_fd, write_fd = os.pipe()
@@ -237,6 +233,8 @@ class ApiWorkers:
                     self._await_ready(slot, self._launch(slot), START_TIMEOUT)
                     slot.failures = 0
                 except (CannotServe, OSError) as exc:
+                    if self.stopping.is_set():
+                        return
                     slot.failures += 1
                     delay = min(MAX_RESTART_DELAY, 2.0**slot.failures)
                     slot.retry_at = time.monotonic() + delay
