@@ -18,5 +18,7 @@ RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
     && useradd --system --home /app offsite
 USER offsite
 ENV OFFSITE_ENV=production
+# The API, where `offsite up --api 0.0.0.0:8080` serves it (docker-compose.yml does).
+EXPOSE 8080
 ENTRYPOINT ["offsite"]
 CMD ["up", "--config", "/app/configs/demo.yaml"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
+from api.settings import ApiSettings
 from hub.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +27,13 @@ def test_services_and_secrets() -> None:
         assert uses and all(u.startswith(":?") for u in uses), variable
     for name, service in services.items():
         assert "healthcheck" in service, f"{name} has no healthcheck"
+    # The hub serves the API from worker processes on the published port.
+    hub = services["hub"]
+    assert hub["command"][-2:] == ["--api", "0.0.0.0:8080"]
+    assert hub["ports"] == ["${OFFSITE_API_PORT:-8080}:8080"]
+    prefix = ApiSettings.model_config.get("env_prefix", "")
+    api_settings = {k.removeprefix(prefix).lower() for k in hub["environment"] if k.startswith(prefix)}
+    assert "workers" in api_settings and api_settings <= set(ApiSettings.model_fields)
 
 
 def test_commands_exist_in_the_cli() -> None:
