@@ -60,8 +60,8 @@ def healthz(services: ServicesDep, response: Response) -> Health:
     summary="Prometheus metrics",
 )
 def metrics(services: ServicesDep, caller: Staff) -> Response:
-    """Request counts and latencies, alerts by state, overdue clues, and the process-wide
-    counters other parts of the hub register (ingest)."""
+    """Request counts and latencies of every API process, alerts by state, overdue clues, and,
+    with one API process, that process's own series."""
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -43,7 +43,7 @@ class Database:
     def reading(self) -> Iterator[Connection]:
         """A connection outside any transaction, for reads of one statement each: every statement
         stands alone, which saves the round trips that open and end a transaction (a first page
-        of alerts: 0.6 ms instead of 0.9 ms, a third less CPU on both sides)."""
+        of alerts: 0.6 ms instead of 0.9 ms, and a quarter less of the client's CPU)."""
         with self.pool.connection() as conn:
             conn.autocommit = True
             try:
