@@ -132,6 +132,7 @@ def test_twenty_outages_leak_no_thread_or_process(own_server: RtspServer, run_ca
     assert worker.stats.connects == 21, worker.stats
     names = [t.name for t in threading.enumerate()]
     assert threading.active_count() == python_threads + 2, names  # the worker and the watchdog
-    assert _native_threads() <= native_threads + 2 + 4, names  # and the decoder's own threads
+    # and the decoder's own threads; one of a closing decoder may take a moment to end under load
+    wait_for(lambda: _native_threads() <= native_threads + 2 + 4, 5)
     assert own_server.process is not None
     assert set(_children()) == others | {str(own_server.process.pid)}  # only the servers
