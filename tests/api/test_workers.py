@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,9 @@ import psycopg
 import pytest
 
 from api.auth import create_token
+from tests.api.sse import subscribe
 from tests.conftest import REPO, Server
+from tests.hub.feed import GAS
 
 DEMO = REPO / "configs" / "demo.yaml"
 
@@ -124,6 +126,29 @@ def test_workers_share_the_port_count_together_and_drop_a_revoked_token(dsn: str
         # Every worker had the token cached; each drops it on the notification.
         _wait_for("a revoked token still works", lambda: hub.get("/alerts").status_code == 401, 2)
         assert {hub.get("/alerts").status_code for _ in range(20)} == {401}
+
+
+def test_an_alert_taken_by_one_worker_reaches_streams_on_every_worker(dsn: str, tmp_path: Path) -> None:
+    with running(dsn, tmp_path, workers=2) as hub:
+        with psycopg.connect(dsn) as conn:
+            edge = create_token(conn, "coldstore box", "edge", datetime.now(UTC), site="lintong-coldstore")
+        headers = {"Authorization": f"Bearer {hub.token}"}
+        with ExitStack() as streams:
+            # Eight streams on connections of their own: the kernel puts some on each worker.
+            subs = [
+                streams.enter_context(subscribe(httpx.Client(base_url=hub.url, headers=headers)))
+                for _ in range(8)
+            ]
+            event = {**GAS, "id": "w-1", "time": datetime.now(UTC).isoformat()}
+            sent = time.monotonic()
+            taken = httpx.post(
+                f"{hub.url}/events", json={"events": [event]}, headers={"Authorization": f"Bearer {edge}"}
+            )
+            assert taken.status_code == 200, taken.text
+            alert_id = taken.json()["taken"][0]["alert_id"]
+            frames = [sub.until(alert_id, timeout=1.0) for sub in subs]
+            assert time.monotonic() - sent < 1.0
+        assert {(f.op, f.alert["id"]) for f in frames} == {("insert", alert_id)}
 
 
 def test_a_dead_worker_is_replaced_and_the_others_keep_serving(dsn: str, tmp_path: Path) -> None:
