@@ -8,21 +8,23 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.counters import ingest_totals
 from hub.store.db import Database
 
 
 class RecordCollector(Collector):
-    """Alerts by state and overdue clues, counted in the database at scrape time."""
+    """Alerts by state, overdue clues and the ingest processes' counters, read from the database
+    at scrape time."""
 
     def __init__(self, db: Database, now: Callable[[], datetime]) -> None:
         self.db, self.now = db, now
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         alerts = GaugeMetricFamily("offsite_alerts", "Alerts by state", labels=["status"])
         overdue = GaugeMetricFamily(
             "offsite_clues_overdue", "Clues with a deadline passed", labels=["deadline"]
@@ -36,11 +38,20 @@ class RecordCollector(Collector):
                 " WHERE status IN ('issued', 'claimed', 'handled')",
                 {"now": self.now()},
             ).fetchone()
+            totals = ingest_totals(conn)
         claim, feedback = row if row else (0, 0)
         overdue.add_metric(["claim"], float(claim))
         overdue.add_metric(["feedback"], float(feedback))
+        ingest = CounterMetricFamily(
+            "offsite_ingest",
+            "What the ingest processes counted, by kind (sensors: per ingest worker; cameras: per camera)",
+            labels=["kind", "source", "counter"],
+        )
+        for kind, source, counter, value in totals:
+            ingest.add_metric([kind, source, counter], float(value))
         yield alerts
         yield overdue
+        yield ingest
 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"

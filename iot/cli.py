@@ -52,6 +52,7 @@ def run(
     Start several with different client ids and `iot.share_group` set to split the load.
     """
     from hub.cli import load_or_exit, settings_or_exit
+    from hub.counters import CounterSink
     from hub.runtime import Hub
     from iot.ingest import BrokerAddress, SensorIngest
 
@@ -67,12 +68,15 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest.start()
     console.print(f"iot ingest {client_id} on {url.hostname}:{url.port or 1883}")
+    counters = CounterSink("sensors")  # for /metrics, every 10 s and once more at the end
     try:
         while not stop.wait(10):
             s = ingest.stats
             console.print(f"messages {s.messages} readings {s.stored} refused {s.refused} events {s.events}")
+            counters.report(hub.db, s.counts(client_id))
     except KeyboardInterrupt:
         pass
     finally:
         ingest.stop()
+        counters.report(hub.db, ingest.stats.counts(client_id))
         hub.close()

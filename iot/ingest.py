@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -67,6 +67,10 @@ class IngestStats:
     write_retries: int = 0
     events: int = 0
     last_error: str = ""
+
+    def counts(self, source: str) -> dict[tuple[str, str], int]:
+        """The counters as ``(source, name) -> value``, as `hub.counters.CounterSink` takes them."""
+        return {(source, f.name): getattr(self, f.name) for f in fields(self) if f.type in (int, "int")}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,6 +26,7 @@ def run(
 ) -> None:
     """Decode and analyse every enabled camera, delivering findings to the hub, until interrupted."""
     from hub.cli import load_or_exit, settings_or_exit
+    from hub.counters import CounterSink
     from hub.runtime import Hub
     from vision.models import ModelError
     from vision.service import VisionService
@@ -43,14 +45,34 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     service.start()
     console.print(f"vision: {len(service.ingest.workers)} cameras, {len(service.detectors)} detector(s)")
+    counters = CounterSink("cameras")  # for /metrics, every 10 s and once more at the end
+    next_table = time.monotonic() + every
     try:
-        while not stop.wait(every):
-            console.print(status_table(service))
+        while not stop.wait(min(every, 10.0)):
+            counters.report(hub.db, camera_counts(service))
+            if time.monotonic() >= next_table:
+                console.print(status_table(service))
+                next_table += every
     except KeyboardInterrupt:
         pass
     finally:
         service.stop()
+        counters.report(hub.db, camera_counts(service))
         hub.close()
+
+
+def camera_counts(service: VisionService) -> dict[tuple[str, str], int]:
+    """Each camera's counters as `hub.counters.CounterSink` takes them."""
+    counts: dict[tuple[str, str], int] = {}
+    for camera_id, worker in service.ingest.workers.items():
+        w = worker.stats
+        mine = {"connects": w.connects, "decoded": w.frames_decoded, "aborted_reads": w.aborted_reads}
+        analyser = service.analysers.get(camera_id)
+        if analyser is not None:
+            a = analyser.stats
+            mine |= {"analysed": a.frames, "detected": a.detected, "events": a.events, "errors": a.errors}
+        counts |= {(camera_id, name): value for name, value in mine.items()}
+    return counts
 
 
 def status_table(service: VisionService) -> Table:

@@ -15,6 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import Deployment
+from hub.counters import CounterSink, ingest_totals
 from hub.pipeline import Pipeline
 from hub.store.db import Database, open_database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
@@ -237,6 +238,12 @@ def test_many_workers_share_the_load(deployment: Deployment, db: Database, broke
             worker.stop()
     assert all(w.stats.messages > 0 for w in workers), [w.stats.messages for w in workers]
     assert sum(w.stats.messages for w in workers) == 600
+    # What `offsite iot run` reports for /metrics: each worker's own, adding up to the whole.
+    for worker in workers:
+        CounterSink("sensors").report(db, worker.stats.counts(worker.client_id))
+    with db.transaction() as conn:
+        stored = {s: v for kind, s, counter, v in ingest_totals(conn) if counter == "stored"}
+    assert stored == {w.client_id: w.stats.stored for w in workers} and sum(stored.values()) == 600
 
 
 def test_a_worker_survives_a_failing_batch(deployment: Deployment, db: Database, broker: Broker) -> None:

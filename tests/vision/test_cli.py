@@ -40,6 +40,8 @@ def test_vision_run_raises_alerts_until_terminated(embedded_server: Server, tmp_
         wait_for(alerted, 90, interval=0.5)
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=60)
+        with psycopg.connect(dsn) as conn:  # reported for /metrics, the last time on the way out
+            counted = dict(conn.execute("SELECT counter, value FROM ingest_counters WHERE source = 'cam'"))
     finally:
         if process.poll() is None:
             process.kill()
@@ -48,6 +50,7 @@ def test_vision_run_raises_alerts_until_terminated(embedded_server: Server, tmp_
     assert process.returncode == 0, out
     assert "vision: 1 cameras, 1 detector(s)" in out, out
     assert "Cameras" in out and " cam " in out, out  # the status table
+    assert counted["decoded"] >= counted["analysed"] > 0 and counted["events"] >= 1, counted
 
 
 def test_vision_run_names_a_missing_model(embedded_server: Server, tmp_path: Path) -> None:
