@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Concatenate, ParamSpec, TypeVar
@@ -42,23 +43,27 @@ class Transactions:
     async def run(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        def in_transaction() -> T:
-            with self.database.transaction() as conn:
-                return work(conn, *args, **kwargs)
-
-        return await anyio.to_thread.run_sync(in_transaction, limiter=self.limiter)
+        return await self._on_thread(self.database.transaction, work, *args, **kwargs)
 
     async def read(
         self, work: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Like `run` for work that only reads, one statement at a time (a list's page): no
         transaction around it (`Database.reading`)."""
+        return await self._on_thread(self.database.reading, work, *args, **kwargs)
 
-        def reading() -> T:
-            with self.database.reading() as conn:
+    async def _on_thread(
+        self,
+        connect: Callable[[], AbstractContextManager[Connection]],
+        work: Callable[Concatenate[Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        def call() -> T:
+            with connect() as conn:
                 return work(conn, *args, **kwargs)
 
-        return await anyio.to_thread.run_sync(reading, limiter=self.limiter)
+        return await anyio.to_thread.run_sync(call, limiter=self.limiter)
 
 
 @dataclass
