@@ -21,17 +21,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _database() -> Database:
-    from pydantic import ValidationError
-
-    from hub.config import Settings
+    from hub.cli import settings_or_exit  # here: hub.cli imports this module
     from hub.store.db import open_database
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        for item in exc.errors(include_url=False):
-            err.print(f"[red]environment[/]: {item['msg'].removeprefix('Value error, ')}")
-        raise typer.Exit(2) from None
+    settings = settings_or_exit()
     return open_database(settings.database_url, settings.data_dir, pool_size=1)
 
 
