@@ -30,6 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "offsite_template"
 
 
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
 @dataclass
 class Server:
     """A running PostgreSQL server with a migrated template database to copy from."""

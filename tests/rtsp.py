@@ -178,12 +178,13 @@ def silent_server() -> Iterator[int]:
             conn.close()
 
 
-def wait_for(predicate: object, timeout: float, interval: float = 0.05) -> float:
-    """Poll until `predicate()` is true; return the seconds it took, or fail with a timeout."""
+def wait_for(predicate: object, timeout: float, interval: float = 0.05, failure: str = "") -> float:
+    """Poll until `predicate()` is true; return the seconds it took, or fail with a timeout
+    (saying `failure`, if given)."""
     assert callable(predicate)
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(failure or f"condition not met within {timeout} s")
         time.sleep(interval)
     return time.monotonic() - start

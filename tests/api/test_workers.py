@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,37 +20,12 @@ import pytest
 
 from api.auth import create_token
 from tests.api.sse import subscribe
-from tests.conftest import REPO, Server
+from tests.conftest import REPO, Server, children_of
 from tests.hub.feed import GAS
+from tests.mosquitto import free_port
+from tests.rtsp import wait_for
 
 DEMO = REPO / "configs" / "demo.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _children(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (Linux)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
-
-
-def _wait_for(what: str, check: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 @dataclass
@@ -76,9 +51,9 @@ def dsn(timescaledb_server: Server) -> Iterator[str]:
 
 
 @contextmanager
-def running(dsn: str, folder: Path, workers: int, port: int | None = None) -> Iterator[Hub]:
+def running(dsn: str, folder: Path, workers: int) -> Iterator[Hub]:
     env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(folder)}
-    port = port or _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(
         [*command, "--api-workers", str(workers)],
@@ -113,7 +88,7 @@ def _count(metrics: str, route: str, status: int) -> float:
 
 def test_workers_share_the_port_count_together_and_drop_a_revoked_token(dsn: str, tmp_path: Path) -> None:
     with running(dsn, tmp_path, workers=2) as hub:
-        assert len(_children(hub.proc.pid)) == 2
+        assert len(children_of(hub.proc.pid)) == 2
         for _ in range(40):
             assert hub.get("/alerts?limit=5").status_code == 200
         # Each call came on a new connection, spread by the kernel; every worker counted its own.
@@ -124,7 +99,7 @@ def test_workers_share_the_port_count_together_and_drop_a_revoked_token(dsn: str
         with psycopg.connect(dsn) as conn:
             conn.execute("UPDATE api_tokens SET revoked_at = now()")
         # Every worker had the token cached; each drops it on the notification.
-        _wait_for("a revoked token still works", lambda: hub.get("/alerts").status_code == 401, 2)
+        wait_for(lambda: hub.get("/alerts").status_code == 401, 2, failure="a revoked token still works")
         assert {hub.get("/alerts").status_code for _ in range(20)} == {401}
 
 
@@ -153,13 +128,14 @@ def test_an_alert_taken_by_one_worker_reaches_streams_on_every_worker(dsn: str, 
 
 def test_a_dead_worker_is_replaced_and_the_others_keep_serving(dsn: str, tmp_path: Path) -> None:
     with running(dsn, tmp_path, workers=2) as hub:
-        first = _children(hub.proc.pid)
+        first = children_of(hub.proc.pid)
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        _wait_for("the killed worker is still there", lambda: victim not in _children(hub.proc.pid), 5)
+        gone = "the killed worker is still there"
+        wait_for(lambda: victim not in children_of(hub.proc.pid), 5, failure=gone)
         assert [hub.get("/alerts").status_code for _ in range(20)] == [200] * 20
-        _wait_for("no worker took its place", lambda: len(_children(hub.proc.pid)) == 2, 30)
-        assert first - _children(hub.proc.pid) == {victim}
+        wait_for(lambda: len(children_of(hub.proc.pid)) == 2, 30, failure="no worker took its place")
+        assert first - children_of(hub.proc.pid) == {victim}
         hub.proc.send_signal(signal.SIGTERM)
         said = hub.proc.communicate(timeout=30)[0]
         assert hub.proc.returncode == 0, said
@@ -168,17 +144,16 @@ def test_a_dead_worker_is_replaced_and_the_others_keep_serving(dsn: str, tmp_pat
 
 def test_workers_stop_with_the_hub_however_it_ends(dsn: str, tmp_path: Path) -> None:
     with running(dsn, tmp_path, workers=2) as hub:
-        workers = _children(hub.proc.pid)
+        workers = children_of(hub.proc.pid)
         hub.proc.send_signal(signal.SIGINT)  # Ctrl-C: the hub stops its workers in order
         assert hub.proc.wait(timeout=30) == 0
         assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
     with running(dsn, tmp_path, workers=2) as hub:
-        workers = _children(hub.proc.pid)
+        workers = children_of(hub.proc.pid)
         hub.proc.kill()  # no chance to clean up: the workers notice their hub is gone
         hub.proc.wait()
-        _wait_for(
-            "workers outlived their hub", lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 15
-        )
+        outlived = "workers outlived their hub"
+        wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 15, failure=outlived)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

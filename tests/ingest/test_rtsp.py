@@ -5,29 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 from ingest import CameraStatus
+from tests.conftest import children_of
 from tests.ingest.conftest import RunCamera
 from tests.rtsp import RtspServer, silent_server, wait_for
 
 
 def _native_threads() -> int:
     return len(os.listdir("/proc/self/task"))
-
-
-def _children() -> list[str]:
-    me = str(os.getpid())
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(")", 1)[1].split()[1] == me:
-                found.append(pid)
-    return found
 
 
 def test_frames_flow_at_the_analysis_rate(shared_server: RtspServer, run_camera: RunCamera) -> None:
@@ -118,7 +104,7 @@ def test_bad_urls_give_a_status_not_a_crash(run_camera: RunCamera) -> None:
 
 def test_twenty_outages_leak_no_thread_or_process(own_server: RtspServer, run_camera: RunCamera) -> None:
     assert own_server.process is not None
-    others = set(_children()) - {str(own_server.process.pid)}  # the session's shared server
+    others = children_of(os.getpid()) - {own_server.process.pid}  # the session's shared server
     python_threads, native_threads = threading.active_count(), _native_threads()
     worker, statuses = run_camera(own_server.url("moving"))
     assert worker.queue.get(timeout=10) is not None
@@ -135,4 +121,4 @@ def test_twenty_outages_leak_no_thread_or_process(own_server: RtspServer, run_ca
     # and the decoder's own threads; one of a closing decoder may take a moment to end under load
     wait_for(lambda: _native_threads() <= native_threads + 2 + 4, 5)
     assert own_server.process is not None
-    assert set(_children()) == others | {str(own_server.process.pid)}  # only the servers
+    assert children_of(os.getpid()) == others | {own_server.process.pid}  # only the servers
