@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from api.auth import create_token
 from bench.scratch import scratch_database
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
+from tests.mosquitto import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPARTMENTS = ["market", "hall-office", *(f"dept-{n}" for n in range(8))]
@@ -66,12 +66,6 @@ SELECT 'seed-' || n, 1 + (n * 7919) %% %(alerts)s, 'seed', (%(departments)s::tex
        now() - n * interval '30 seconds', now(), now() + interval '1 day', now()
 FROM generate_series(1, %(clues)s) n;
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 Figures = tuple[float, float, float, float, int]  # p50, p95, p99 in ms; requests per second; requests
@@ -184,7 +178,7 @@ def main() -> None:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")
             console.print(f"{backend.describe()}; seeded in {time.perf_counter() - start:.0f} s")
-            port = _free_port()
+            port = free_port()
             env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": tmp}
             command = [sys.executable, "-m", "hub.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
             api = ["--api", f"127.0.0.1:{port}", "--api-workers", str(args.workers)]
