@@ -21,11 +21,10 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _database() -> Database:
-    from hub.cli import settings_or_exit  # here: hub.cli imports this module
-    from hub.store.db import open_database
+    """The configured database with its schema current (set up on first use), or exit 1 saying why."""
+    from hub.cli import database_or_exit  # here: hub.cli imports this module
 
-    settings = settings_or_exit()
-    return open_database(settings.database_url, settings.data_dir, pool_size=1)
+    return database_or_exit()
 
 
 @contextmanager

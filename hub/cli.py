@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from api.cli import config_export, token_app, user_app
 from hub.config import ConfigError, LoadedConfig, Settings, load_config
 from iot.cli import app as iot_app
 from vision.cli import app as vision_app
+
+if TYPE_CHECKING:
+    from hub.store.db import Database
 
 app = typer.Typer(help="offsite: video and IoT non-site supervision hub.", no_args_is_help=True)
 config_app = typer.Typer(help="Deployment files.", no_args_is_help=True)
@@ -64,6 +67,67 @@ def load_or_exit(path: Path) -> LoadedConfig:
         raise typer.Exit(1) from None
 
 
+def _where(settings: Settings) -> str:
+    """The database a command uses, for messages: the DSN's server and name, never its password."""
+    if settings.database_url is None:
+        return f"embedded server in {settings.data_dir / 'pg'}"
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = conninfo_to_dict(settings.database_url)
+    return f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}/{parts.get('dbname') or ''}"
+
+
+def open_or_exit(settings: Settings, pool_size: int = 1) -> Database:
+    """The configured database, or exit 1 with one line naming it and what went wrong."""
+    from hub.store.db import open_database
+
+    reachable_or_exit(settings)
+    try:
+        return open_database(settings.database_url, settings.data_dir, pool_size=pool_size)
+    except Exception as exc:  # a server that would not start, one that went away just now
+        _unreachable(settings, exc)
+
+
+def reachable_or_exit(settings: Settings) -> None:
+    """Exit 1 with one line when the configured DSN does not answer: one try, where the pool would
+    retry for 30 s and log every failure. The embedded server is tried when it is started."""
+    import psycopg
+
+    if settings.database_url is None:
+        return
+    try:
+        psycopg.connect(settings.database_url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        _unreachable(settings, exc)
+
+
+def _unreachable(settings: Settings, exc: Exception) -> NoReturn:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    err.print(f"[red]database unreachable[/] ({_where(settings)}): {detail}", highlight=False)
+    raise typer.Exit(1) from None
+
+
+def database_or_exit(pool_size: int = 1) -> Database:
+    """The configured database with its schema current, or exit 1 with one line saying why not.
+
+    A command run before `offsite up` (a fresh data folder) finds no tables: it applies the
+    migrations itself, as `up` does, and says so on stderr, since stdout may be a token that a
+    script reads."""
+    from hub.store.migrate import upgrade
+
+    settings = settings_or_exit()
+    db = open_or_exit(settings, pool_size)
+    try:
+        applied, _ = upgrade(db)
+    except Exception as exc:
+        db.close()
+        err.print(f"[red]cannot bring the schema up to date[/] ({_where(settings)}): {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if applied:
+        err.print(f"{_where(settings)}: schema set up ({len(applied)} migrations applied)", highlight=False)
+    return db
+
+
 @config_app.command("check")
 def config_check(files: Annotated[list[Path], typer.Argument(help="Deployment files to check")]) -> None:
     """Report every problem in each file with its path and line; exit 1 if any file has one."""
@@ -83,11 +147,9 @@ def config_check(files: Annotated[list[Path], typer.Argument(help="Deployment fi
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (idempotent) and set up TimescaleDB where available."""
-    from hub.store.db import open_database
     from hub.store.migrate import upgrade
 
-    settings = settings_or_exit()
-    db = open_database(settings.database_url, settings.data_dir, pool_size=2)
+    db = open_or_exit(settings_or_exit(), pool_size=2)
     try:
         applied, backend = upgrade(db)
     finally:
@@ -100,16 +162,10 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Say whether the database answers and its schema is current; exit 1 otherwise (healthchecks)."""
-    from hub.store.db import open_database
     from hub.store.migrate import migrations, pending_migrations
     from hub.store.timeseries import detect_backend
 
-    settings = settings_or_exit()
-    try:
-        db = open_database(settings.database_url, settings.data_dir, pool_size=1)
-    except Exception as exc:
-        console.print(f"[red]database unreachable[/]: {exc}")
-        raise typer.Exit(1) from None
+    db = open_or_exit(settings_or_exit())
     try:
         with db.transaction() as conn:
             pending = pending_migrations(conn)
@@ -126,10 +182,8 @@ def db_status() -> None:
 def audit_verify() -> None:
     """Check the audit chain; name the first altered entry. Exit 1 when it is broken."""
     from hub import audit
-    from hub.store.db import open_database
 
-    settings = settings_or_exit()
-    db = open_database(settings.database_url, settings.data_dir, pool_size=1)
+    db = database_or_exit()
     try:
         with db.transaction() as conn:
             report = audit.verify(conn)
@@ -180,7 +234,9 @@ def up(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
     workers = api_workers or from_env_or_exit(ApiSettings).workers
-    hub = Hub.start(loaded, settings_or_exit())
+    settings = settings_or_exit()
+    reachable_or_exit(settings)
+    hub = Hub.start(loaded, settings)
     server: ApiServer | ApiWorkers | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
