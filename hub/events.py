@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from hub.config.types import CreditCode, Id, Severity
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of an evidence file")]
+# No camera or sensor of ours saw anything before this: an older time is a wrong clock or a forgery,
+# and the oldest a store can hold is no better.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Event(BaseModel):
@@ -19,8 +23,8 @@ class Event(BaseModel):
 
     id: str = Field(min_length=1, max_length=128, pattern=r"^[\w.:@-]+$", description="Stable, unique id")
     source: str = Field(
-        pattern=r"^(camera|sensor|edge|rule|system):[a-z0-9][a-z0-9_.-]{0,62}$",
-        description="What saw it: camera:ID, sensor:ID, edge:ID, rule:ID or system:ID",
+        pattern=r"^(camera|sensor|gateway|edge|rule|system):[a-z0-9][a-z0-9_.-]{0,62}$",
+        description="What saw it: camera:ID, sensor:ID, gateway:ID, edge:ID, rule:ID or system:ID",
     )
     site: Id
     rule: Id
@@ -32,6 +36,13 @@ class Event(BaseModel):
     title: str | None = Field(default=None, max_length=200)
     payload: dict[str, JsonValue] = Field(default_factory=dict, description="Rule-specific details")
     evidence: list[Sha256] = Field(default_factory=list, max_length=32)
+
+    @field_validator("time")
+    @classmethod
+    def _not_before_2000(cls, value: datetime) -> datetime:
+        if value < EARLIEST:
+            raise ValueError(f"{value.isoformat()} is before {EARLIEST:%Y-%m-%d}: check the sender's clock")
+        return value
 
 
 class Outcome(StrEnum):
@@ -47,4 +58,14 @@ class Outcome(StrEnum):
 
 
 class EventRejected(ValueError):
-    """An event that does not fit the deployment (unknown rule or site); it is not stored."""
+    """An event that does not fit the deployment (unknown rule or site, a time ahead of the clock);
+    it is not stored. `field` names the event's field at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ForeignEvent(EventRejected):
+    """An event naming a source, rule or supervised object of another site than its own: refused,
+    whoever sends it, and for an edge box an attempt to act outside its site."""

@@ -13,13 +13,14 @@ from hub import audit
 from hub.alerts import ACTIVE
 from hub.config import Deployment
 from hub.config.rules import Rule
-from hub.events import Event, EventRejected, Outcome
+from hub.events import Event, EventRejected, ForeignEvent, Outcome
 from hub.routing import destination
 from hub.store.db import Connection
 from hub.workflow import ALERTS, CLUES
 
 _RECORD_NAMESPACE = uuid.UUID("6f1c1d4e-8f0a-4d67-9a57-0ff5173e0001")
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # events stamped further ahead come from a wrong clock
+DEVICE_KINDS = ("camera", "sensor", "gateway")  # sources that stand in one site of the deployment
 
 
 def utc_now() -> datetime:
@@ -53,19 +54,41 @@ class Pipeline:
         self.exchange_source = exchange_source
 
     def check(self, event: Event, now: datetime) -> Rule:
-        """The event's rule, or EventRejected when the event does not fit the deployment."""
+        """The event's rule, or EventRejected when the event does not fit the deployment:
+        ForeignEvent when it names a source, rule or object of another site than its own."""
         d = self.deployment
         if event.time > now + MAX_CLOCK_SKEW:
             raise EventRejected(
+                "time",
                 f"event {event.id}: time {event.time.isoformat()} is more than"
-                f" {MAX_CLOCK_SKEW.total_seconds():.0f} s ahead of the hub's clock; check the sender's clock"
+                f" {MAX_CLOCK_SKEW.total_seconds():.0f} s ahead of the hub's clock; check the sender's clock",
             )
         if event.site not in d.site_by_id:
-            raise EventRejected(f"event {event.id}: unknown site {event.site!r}")
+            raise EventRejected("site", f"event {event.id}: unknown site {event.site!r}")
         rule = d.rule_by_id.get(event.rule)
         if rule is None:
-            raise EventRejected(f"event {event.id}: unknown rule {event.rule!r}")
+            raise EventRejected("rule", f"event {event.id}: unknown rule {event.rule!r}")
+        self._bind(event)
         return rule
+
+    def _bind(self, event: Event) -> None:
+        """Refuse an event whose rule, source or object belongs to another site than its own."""
+        d = self.deployment
+        rule_site = d.rule_site.get(event.rule)
+        if rule_site != event.site:
+            raise ForeignEvent("rule", f"event {event.id}: rule {event.rule!r} belongs to site {rule_site}")
+        watched = d.rule_source[event.rule]
+        source_site = d.source_site.get(event.source)
+        if watched is not None and event.source != watched:
+            raise ForeignEvent("source", f"event {event.id}: rule {event.rule!r} watches {watched}")
+        device = event.source.partition(":")[0] in DEVICE_KINDS
+        if watched is None and device and source_site != event.site:
+            where = f"stands in site {source_site}" if source_site else "is no device of the deployment"
+            raise ForeignEvent("source", f"event {event.id}: {event.source} {where}")
+        if event.object is not None and event.object not in d.site_objects[event.site]:
+            raise ForeignEvent(
+                "object", f"event {event.id}: object {event.object} is not supervised at site {event.site}"
+            )
 
     def take(self, conn: Connection, event: Event) -> Taken:
         """Apply one event in the caller's transaction. The same id twice changes nothing."""

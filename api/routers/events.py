@@ -2,41 +2,94 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, HTTPException, status
 
+from api.auth import Principal
 from api.deps import Sender, ServicesDep
-from api.errors import unprocessable
+from api.errors import field_errors, unprocessable
 from api.routers import AUTH_RESPONSES
 from api.schemas import EventBatch, EventTaken, IntakeResult
-from hub.events import EventRejected
+from hub import audit
+from hub.events import Event, EventRejected, ForeignEvent
+from hub.pipeline import Pipeline
+from hub.store.db import Connection
 
 router = APIRouter(prefix="/events", tags=["events"], responses=AUTH_RESPONSES)
 
 
-@router.post("", response_model=IntakeResult, summary="Send a batch of events")
+@router.post(
+    "",
+    response_model=IntakeResult,
+    summary="Send a batch of events",
+    responses={403: {"description": "An event of another site than the edge token's; nothing taken"}},
+)
 def post_events(batch: EventBatch, caller: Sender, services: ServicesDep) -> IntakeResult:
     """Every event is checked before any is taken; a batch sent again changes nothing.
 
-    An edge box may send events of its own site only.
+    Each event is bound to its site: its source must stand in that site, its rule watch that source
+    (or be an `external` rule of the site), its supervised object be one of the site's. An edge box
+    sends for its own site only, citing evidence it uploaded itself: anything else refuses the
+    whole batch (403, audited).
     """
     limit = services.settings.max_events
     if len(batch.events) > limit:
         raise unprocessable(["body", "events"], f"{len(batch.events)} events; at most {limit} in one batch")
-    now = services.now()
-    pipeline = services.hub.pipeline
-    for index, event in enumerate(batch.events):
+    hub = services.hub
+    with hub.db.transaction() as conn:
+        refusal = _refusal(conn, batch.events, caller, hub.pipeline, services.now())
+        if refusal is not None and refusal.status_code == status.HTTP_403_FORBIDDEN:
+            detail = {"site": caller.site, "events": [e.id for e in batch.events], "why": refusal.detail}
+            audit.append(conn, caller.actor, "events.refused", f"site:{caller.site}", detail, services.now())
+    if refusal is not None:
+        raise refusal
+    taken = []
+    for event in batch.events:
+        result = hub.take(event)  # one transaction per event: a failure keeps the ones before
+        services.metrics.events.labels(result.outcome.value).inc()
+        taken.append(EventTaken(id=event.id, outcome=result.outcome, alert_id=result.alert_id))
+    return IntakeResult(taken=taken)
+
+
+def _refusal(
+    conn: Connection, events: list[Event], caller: Principal, pipeline: Pipeline, now: datetime
+) -> HTTPException | None:
+    """The answer refusing the batch for its first event that may not be taken; None: take them all."""
+    for index, event in enumerate(events):
+        at: list[str | int] = ["body", "events", index]
         if caller.site is not None and event.site != caller.site:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"events[{index}].site: this edge token sends for site {caller.site}, not {event.site}",
+            return _forbidden(
+                [*at, "site"], f"this edge token sends for site {caller.site}, not {event.site}"
             )
         try:
             pipeline.check(event, now)
         except EventRejected as exc:
-            raise unprocessable(["body", "events", index], str(exc), "event_rejected") from None
-    taken = []
-    for event in batch.events:
-        result = services.hub.take(event)  # one transaction per event: a failure keeps the ones before
-        services.metrics.events.labels(result.outcome.value).inc()
-        taken.append(EventTaken(id=event.id, outcome=result.outcome, alert_id=result.alert_id))
-    return IntakeResult(taken=taken)
+            if isinstance(exc, ForeignEvent) and caller.site is not None:
+                return _forbidden([*at, exc.field], str(exc))
+            return unprocessable([*at, exc.field], str(exc), "event_rejected")
+        missing = _not_held(conn, caller.site, event.evidence) if caller.site is not None else []
+        if missing:
+            return _forbidden(
+                [*at, "evidence", event.evidence.index(missing[0])],
+                f"evidence {missing[0]} was not uploaded by an edge box of site {caller.site}",
+            )
+    return None
+
+
+def _not_held(conn: Connection, site: str, evidence: list[str]) -> list[str]:
+    """The evidence hashes of `evidence` that no edge box of `site` has uploaded."""
+    if not evidence:
+        return []
+    held = conn.execute(
+        "SELECT sha256 FROM evidence_holders WHERE site = %s AND sha256 = ANY(%s)", (site, evidence)
+    ).fetchall()
+    have = {str(row[0]) for row in held}
+    return [sha for sha in evidence if sha not in have]
+
+
+def _forbidden(loc: list[str | int], message: str) -> HTTPException:
+    """A 403 naming the field, in the shape of validation errors."""
+    return HTTPException(
+        status.HTTP_403_FORBIDDEN, field_errors([{"loc": loc, "msg": message, "type": "foreign"}])
+    )

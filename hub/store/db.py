@@ -13,6 +13,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from hub.store.embedded import EmbeddedServer, start_embedded
+from hub.store.times import read_any_time
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def open_database(dsn: str | None, data_dir: Path, *, pool_size: int = 8) -> Dat
     if dsn is None:
         embedded = start_embedded(data_dir / "pg")
         dsn = embedded.dsn
-    pool = ConnectionPool(dsn, min_size=1, max_size=pool_size, open=False, name="offsite")
+    pool = ConnectionPool(
+        dsn, min_size=1, max_size=pool_size, open=False, name="offsite", configure=read_any_time
+    )
     try:
         pool.open(wait=True, timeout=30)
     except Exception:

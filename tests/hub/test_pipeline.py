@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from pydantic import ValidationError
 
 from hub import clues
 from hub.alerts import get_alert
@@ -76,6 +77,11 @@ def test_clear_closes_and_cooldown_suppresses(db: Database, pipeline: Pipeline, 
     [
         ({"rule": "no-such-rule"}, "unknown rule 'no-such-rule'"),
         ({"site": "nowhere"}, "unknown site 'nowhere'"),
+        # Bound to a site through the deployment, whoever sends it (an edge box, vision, the ingest):
+        ({"site": "lintong-hall"}, "rule 'coldstore-gas-high' belongs to site lintong-coldstore"),
+        ({"source": "sensor:coldstore-temp"}, "rule 'coldstore-gas-high' watches sensor:coldstore-gas"),
+        ({"source": "camera:hall-window-1"}, "watches sensor:coldstore-gas"),
+        ({**HALL, "object": "91610115MA6W123458"}, "object 91610115MA6W123458 is not supervised at site"),
     ],
 )
 def test_events_outside_the_deployment_are_refused(
@@ -84,6 +90,11 @@ def test_events_outside_the_deployment_are_refused(
     with pytest.raises(EventRejected, match=message):
         take(db, pipeline, event("x1", clock.now, {**GAS, **change}))
     assert count(db, "events") == 0
+
+
+def test_times_before_2000_are_refused_by_the_event_itself() -> None:
+    with pytest.raises(ValidationError, match="is before 2000-01-01"):
+        event("old", datetime(1, 1, 1, 0, 10, tzinfo=timezone(timedelta(hours=1))), GAS)
 
 
 def test_events_from_a_clock_in_the_future_are_refused(
