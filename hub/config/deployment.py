@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -84,12 +83,20 @@ class IotIngest(Model):
         return value
 
 
+# Settings the schema once took that nothing reads: refused by name, with the reason, rather
+# than accepted and ignored. Keyed by path without list positions (`objects.risk_grade`).
+RETIRED: dict[str, str] = {
+    "mode": "read by nothing, so it changed nothing: remove it (an edge box will get settings of its"
+    " own with the edge box issue)",
+    "objects.risk_grade": "read by nothing: no routing or clue uses a credit-risk grade yet; remove it",
+}
+
+
 class Deployment(Model):
     """One YAML file describing a deployment."""
 
     name: str = Field(min_length=1)
     timezone: str = Field(default="Asia/Shanghai", description="IANA timezone for schedules")
-    mode: Literal["hub", "edge"] = "hub"
     sites: list[Site] = Field(min_length=1)
     departments: list[Department] = Field(default_factory=list)
     objects: list[SupervisedObject] = Field(default_factory=list)

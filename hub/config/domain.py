@@ -79,9 +79,6 @@ class SupervisedObject(Model):
     credit_code: CreditCode
     name: str = Field(min_length=1)
     industry: str = Field(min_length=1, description="Object type used by routing, e.g. food_production")
-    risk_grade: str = Field(
-        default="B", pattern=r"^[A-D]$", description="Credit-risk grade A (low) to D (high)"
-    )
 
 
 class SupervisionItem(Model):

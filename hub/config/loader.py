@@ -11,8 +11,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hub.config.deployment import Deployment
+from hub.config.deployment import RETIRED, Deployment
 from hub.config.references import reference_problems
+from hub.config.rules import NOT_EVALUATED
 
 Loc = tuple[str | int, ...]
 
@@ -45,6 +46,11 @@ class LoadedConfig:
     deployment: Deployment
     sha256: str  # of the file's bytes: the config version records refer to
     text: str
+
+
+def _unindexed(loc: Loc) -> str:
+    """``("objects", 3, "risk_grade")`` -> ``objects.risk_grade``: a field wherever it is listed."""
+    return ".".join(str(part) for part in loc if isinstance(part, str))
 
 
 def format_loc(loc: Iterable[str | int]) -> str:
@@ -124,7 +130,11 @@ def _validation_problems(error: ValidationError, data: Any, lines: dict[Loc, int
         message = _MESSAGES.get(item["type"], item["msg"])
         ctx = item.get("ctx") or {}
         if item["type"] == "union_tag_invalid":
-            message = f"unknown type {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+            tag = str(ctx.get("tag"))
+            known = f"unknown type {tag!r}; expected one of {ctx.get('expected_tags')}"
+            message = NOT_EVALUATED.get(tag, known)
+        elif item["type"] == "extra_forbidden" and _unindexed(loc) in RETIRED:
+            message = RETIRED[_unindexed(loc)]
         elif item["type"] in {"literal_error", "enum"}:
             message = f"{message}, got {item['input']!r}"
         elif item["type"] == "string_pattern_mismatch":

@@ -174,7 +174,9 @@ class Offline(RuleBase):
 
 
 class Fusion(RuleBase):
-    """Several rules firing together within `window` (door open on camera and temperature rising)."""
+    """Several rules firing together within `window` (door open on camera and temperature rising).
+
+    Not part of `Rule` yet: nothing evaluates it, so a deployment naming it is refused."""
 
     type: Literal["fusion"]
     all_of: list[Id] = Field(min_length=1, description="Rules that must all be active")
@@ -206,7 +208,13 @@ Rule = Annotated[
     | RateOfChange
     | Flatline
     | Offline
-    | Fusion
     | External,
     Field(discriminator="type"),
 ]
+
+# Rule types a deployment may name that nothing evaluates yet. They are refused with the reason,
+# so that nobody counts on an alert that would never be raised. `Fusion` above waits for its issue.
+NOT_EVALUATED: dict[str, str] = {
+    "fusion": "rule type fusion is not evaluated yet, so this rule would never raise an alert:"
+    " remove it until fusion rules are implemented (they come with their own issue)",
+}

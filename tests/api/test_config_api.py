@@ -199,14 +199,14 @@ def test_writes_are_audited_with_the_caller(api: Api) -> None:
 
 
 def test_import_yaml_kept_as_sent_and_json_round_trip(api: Api) -> None:
-    text = "# edited by the duty desk\n" + DEMO.replace("risk_grade: B", "risk_grade: C")
+    text = "# edited by the duty desk\n" + DEMO.replace("name: 西安骊山冷链物流有限公司", "name: 西安骊山冷链有限公司")
     imported = api.call("admin", "PUT", "/config", content=text, headers={"Content-Type": "application/yaml"})
     assert imported.status_code == 200, imported.text
     assert imported.json()["sha256"] == hashlib.sha256(text.encode()).hexdigest()
     with api.hub.db.transaction() as conn:
         assert active_config(conn) == text  # comments and all
     document = api.call("operator", "GET", "/config").json()
-    assert document["objects"][0]["risk_grade"] == "C"
+    assert document["objects"][0]["name"] == "西安骊山冷链有限公司"
 
     document["name"] = "Lintong, edited as JSON"
     again = api.call("admin", "PUT", "/config", json=document)
