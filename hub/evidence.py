@@ -8,13 +8,33 @@ import re
 import tempfile
 from pathlib import Path
 
+import puremagic
+
 from hub.store.db import Connection
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# The media types evidence is served as when its bytes are one of them: photos, clips and reports.
+# Anything else (HTML, SVG, scripts, unknown) is only ever offered as a download.
+SERVED_TYPES = frozenset({"image/jpeg", "image/png", "video/mp4", "application/pdf"})
 
 
 class EvidenceError(ValueError):
     """An evidence reference or file that cannot be used."""
+
+
+def served_type(data: bytes) -> str | None:
+    """The media type the bytes are by their signature, if it is one of `SERVED_TYPES`; else None.
+
+    What an uploader declares is never trusted: a page uploaded as a "photo" must not be served
+    as a page from the hub's origin.
+    """
+    try:
+        matches = puremagic.magic_string(data)
+    except (puremagic.PureError, ValueError):  # no signature known, or empty
+        return None
+    best = max((match.confidence for match in matches), default=0.0)
+    found = {match.mime_type for match in matches if match.confidence == best}
+    return next((media for media in sorted(found) if media in SERVED_TYPES), None)
 
 
 class EvidenceStore:

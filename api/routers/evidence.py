@@ -11,7 +11,7 @@ from api.deps import Db, Reader, ServicesDep, Uploader
 from api.errors import unprocessable
 from api.routers import AUTH_RESPONSES, NOT_FOUND
 from api.schemas import EvidencePublic
-from hub.evidence import EvidenceError, EvidenceStore
+from hub.evidence import SERVED_TYPES, EvidenceError, EvidenceStore, served_type
 from hub.store.db import Connection
 from hub.workflow import RecordNotFound
 
@@ -55,31 +55,59 @@ async def put_evidence(
     return EvidencePublic(sha256=sha256, size=len(data), media_type=content_type, link=f"/evidence/{sha256}")
 
 
+# Evidence is whatever an uploader sent: never let a browser run it as a page of the hub's origin.
+_SAFE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cache-Control": "private, no-cache",
+}
+_SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "video/mp4": "mp4", "application/pdf": "pdf"}
+
+
 @router.get(
     "/{sha256}",
     response_class=Response,
-    responses={**NOT_FOUND, 200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {media: {} for media in ("application/octet-stream", *sorted(SERVED_TYPES))},
+            "description": "The file, typed by its content (JPEG, PNG, MP4, PDF); anything else as an"
+            " `application/octet-stream` attachment",
+        },
+    },
     summary="Download an evidence file",
 )
 async def get_evidence(sha256: Digest, db: Db, caller: Reader, services: ServicesDep) -> Response:
     """The file, checked against its hash. A department gets only the evidence behind its clues."""
-    data, media_type = await db.run(_evidence, sha256, caller.department, services.hub.evidence)
-    return Response(data, status.HTTP_200_OK, media_type=media_type, headers={"ETag": f'"{sha256}"'})
+    data = await db.run(_evidence, sha256, caller.department, services.hub.evidence)
+    return Response(data, status.HTTP_200_OK, headers=evidence_headers(sha256, data))
 
 
-def _evidence(
-    conn: Connection, sha256: str, department: str | None, store: EvidenceStore
-) -> tuple[bytes, str]:
-    """The file and its media type, where the department (None: anyone) may see it."""
+def evidence_headers(sha256: str, data: bytes) -> dict[str, str]:
+    """Headers that serve the bytes as what they are, whatever type the uploader claimed."""
+    media_type = served_type(data)
+    if media_type is None:
+        media_type, disposition = "application/octet-stream", f'attachment; filename="{sha256}.bin"'
+    else:
+        disposition = f'inline; filename="{sha256}.{_SUFFIX[media_type]}"'
+    return {
+        **_SAFE_HEADERS,
+        "Content-Type": media_type,
+        "Content-Disposition": disposition,
+        "ETag": f'"{sha256}"',
+    }
+
+
+def _evidence(conn: Connection, sha256: str, department: str | None, store: EvidenceStore) -> bytes:
+    """The file, where the department (None: anyone) may see it."""
     if department is not None and (
         conn.execute(_DEPARTMENT_MAY_SEE, {"dept": department, "h": sha256}).fetchone() is None
     ):
         raise RecordNotFound(f"no evidence {sha256}")
-    row = conn.execute("SELECT media_type FROM evidence WHERE sha256 = %s", (sha256,)).fetchone()
+    row = conn.execute("SELECT 1 FROM evidence WHERE sha256 = %s", (sha256,)).fetchone()
     if row is None or not store.exists(sha256):
         raise RecordNotFound(f"no evidence {sha256}")
     try:
-        data = store.read(sha256)
+        return store.read(sha256)
     except EvidenceError as exc:  # the file changed on disk: say so loudly, never serve it
         raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None
-    return data, str(row[0])
