@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,15 @@ _MESSAGES = {
 }
 
 
+def _error_locs(error: ValidationError, data: Any) -> list[Loc]:
+    """Where each of the error's problems is, as paths into `data` (union tags and dict keys dropped)."""
+    locs = [_strip_union_tags(tuple(item["loc"]), data) for item in error.errors(include_url=False)]
+    return [tuple(part for part in loc if part != "[key]") for loc in locs]
+
+
 def _validation_problems(error: ValidationError, data: Any, lines: dict[Loc, int]) -> list[ConfigProblem]:
     problems = []
-    for item in error.errors(include_url=False):
-        loc = _strip_union_tags(tuple(item["loc"]), data)
+    for item, loc in zip(error.errors(include_url=False), _error_locs(error, data), strict=True):
         message = _MESSAGES.get(item["type"], item["msg"])
         ctx = item.get("ctx") or {}
         if item["type"] == "union_tag_invalid":
@@ -140,10 +146,111 @@ def _validation_problems(error: ValidationError, data: Any, lines: dict[Loc, int
         elif item["type"] == "string_pattern_mismatch":
             message = f"{item['input']!r} does not have the expected form ({ctx.get('pattern')})"
         message = message.removeprefix("Value error, ")
-        loc = tuple(part for part in loc if part != "[key]")
         line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), None)
         problems.append(ConfigProblem(format_loc(loc), message, line))
     return problems
+
+
+# What a reference problem names (its message starts "unknown KIND" or "KIND '...'"), and the
+# section that defines it: when the schema refused an entry there, such a problem proves nothing.
+_SECTION_OF_KIND = {
+    "object": "objects",
+    "department": "departments",
+    "site": "sites",
+    "supervision item": "items",
+    "rule": "rules",
+    "model": "vision.models",
+    "sensor": "sensors",
+    "metric": "sensors",
+    "camera": "cameras",
+    "zone": "zones",
+    "line": "lines",
+}
+
+
+@dataclass
+class _Valid:
+    """The part of a document that passed the schema: fields, then entries, refused by it left out."""
+
+    data: dict[str, Any]
+    kept: dict[Loc, list[int]] = field(default_factory=dict)  # list path -> original index per entry
+    damaged: set[str] = field(default_factory=set)  # sections with an entry left out: cameras, ...
+
+    def leave_out(self, locs: Iterable[Loc], *, fields: bool) -> None:
+        """With `fields`, drop each refused field of a mapping (its default stands in, or its absence
+        is refused next round); otherwise, and for a missing field, drop the list entry the path
+        runs through (a camera, a rule)."""
+        entries: dict[Loc, set[int]] = {}
+        for loc in locs:
+            parent = self.value(loc[:-1]) if loc else None
+            if fields and isinstance(parent, dict) and loc[-1] in parent:
+                del parent[loc[-1]]
+                continue
+            node: Any = self.data
+            for n, part in enumerate(loc):
+                if isinstance(node, list) and isinstance(part, int):
+                    entries.setdefault(loc[:n], set()).add(part)
+                    break
+                node = node.get(part) if isinstance(node, dict) else None
+        for path, indexes in entries.items():
+            parent = self._at(self.data, path[:-1])
+            items = parent[path[-1]]
+            origin = self.kept.get(path, list(range(len(items))))
+            self.damaged.add(format_loc(path))
+            parent[path[-1]] = [items[i] for i in range(len(items)) if i not in indexes]
+            self.kept[path] = [origin[i] for i in range(len(items)) if i not in indexes]
+
+    @staticmethod
+    def _at(node: Any, path: Loc) -> Any:
+        for part in path:
+            node = node[part]
+        return node
+
+    def original(self, loc: Loc) -> Loc:
+        """A path in the valid part as a path in the file."""
+        for path, origin in self.kept.items():
+            n = len(path)
+            index = loc[n] if loc[:n] == path and len(loc) > n else None
+            if isinstance(index, int):
+                return (*path, origin[index], *loc[n + 1 :])
+        return loc
+
+    def proves_nothing(self, message: str) -> bool:
+        """Whether a reference problem names a kind of thing whose section lost an entry."""
+        kinds = [kind for kind, section in _SECTION_OF_KIND.items() if section in self.damaged]
+        return any(message.startswith((f"unknown {kind} ", f"{kind} ")) for kind in kinds)
+
+    def value(self, loc: Loc) -> Any:
+        try:
+            return self._at(self.data, loc)
+        except (KeyError, IndexError, TypeError):
+            return None
+
+
+def _references_despite(
+    error: ValidationError, data: dict[str, Any], lines: dict[Loc, int]
+) -> list[ConfigProblem]:
+    """The reference problems of the sections that did validate, so that one run of `config check`
+    shows both stages. References into a section the schema refused an entry of are left out (an
+    unknown camera may be the one refused);
+    when the rest does not validate without the refused parts (a required top-level field), none."""
+    valid = _Valid(copy.deepcopy(data))
+    for attempt in range(3):
+        valid.leave_out(_error_locs(error, valid.data), fields=attempt == 0)
+        valid.data.setdefault("name", "?")  # nothing refers to the name: its absence hides nothing
+        try:
+            deployment = Deployment.model_validate(valid.data)
+        except ValidationError as again:
+            error = again
+            continue
+        problems = []
+        for loc, message in reference_problems(deployment):
+            if valid.proves_nothing(message):
+                continue
+            where = valid.original(loc)
+            problems.append(ConfigProblem(format_loc(where), message, lines.get(where)))
+        return problems
+    return []
 
 
 def parse_config(text: str, source: str = "<config>") -> Deployment:
@@ -166,7 +273,8 @@ def parse_config(text: str, source: str = "<config>") -> Deployment:
     try:
         deployment = Deployment.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _validation_problems(exc, data, lines)) from None
+        problems = _validation_problems(exc, data, lines) + _references_despite(exc, data, lines)
+        raise ConfigError(source, problems) from None
     problems = [
         ConfigProblem(format_loc(loc), message, lines.get(loc))
         for loc, message in reference_problems(deployment)
