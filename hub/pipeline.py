@@ -16,6 +16,7 @@ from hub.config.rules import Rule
 from hub.events import Event, EventRejected, ForeignEvent, Outcome
 from hub.routing import destination
 from hub.store.db import Connection
+from hub.wording import title
 from hub.workflow import ALERTS, CLUES
 
 _RECORD_NAMESPACE = uuid.UUID("6f1c1d4e-8f0a-4d67-9a57-0ff5173e0001")
@@ -170,7 +171,8 @@ class Pipeline:
             " evidence, first_event, last_event, updated_at)"
             " VALUES (%s, %s, %s, %s, %s, 'open', %s, %s, %s, %s, %s, %s) RETURNING id",
             (
-                event.source, event.site, rule.id, event.title or rule.name, event.severity or rule.severity,
+                event.source, event.site, rule.id, title(event, rule, self.deployment),
+                event.severity or rule.severity,
                 event.time, event.time, event.evidence, event.id, event.id, now,
             ),
         ).fetchone()  # fmt: skip
@@ -255,7 +257,7 @@ class Pipeline:
             " RETURNING id",
             (
                 event.id, alert_id, action_id, target.route_id, department.id, department.code, event.site,
-                rule.id, rule.item, code, event.title or rule.name, target.risk_class, now,
+                rule.id, rule.item, code, title(event, rule, self.deployment), target.risk_class, now,
                 now + timedelta(seconds=deadlines.claim), now + timedelta(seconds=deadlines.feedback),
                 event.evidence, now,
             ),

@@ -87,7 +87,6 @@ def status_event(change: StatusChange, rule: Offline, camera: Camera) -> Event |
         time=change.time,
         cleared=cleared,
         object=camera.object,
-        title=None if cleared else f"{camera.name}: {change.status}",
         payload={"status": str(change.status), "previous": str(change.previous), "detail": change.detail},
     )
 

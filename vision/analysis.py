@@ -203,7 +203,6 @@ class CameraAnalyser:
             time=hit.time,
             cleared=hit.cleared,
             object=self.camera.object,
-            title=hit.title,
             payload=payload,
             evidence=evidence,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -97,6 +98,9 @@ class Deployment(Model):
 
     name: str = Field(min_length=1)
     timezone: str = Field(default="Asia/Shanghai", description="IANA timezone for schedules")
+    language: Literal["zh", "en"] = Field(
+        default="zh", description="Language of alert and clue titles: zh (Chinese) or en (English)"
+    )
     sites: list[Site] = Field(min_length=1)
     departments: list[Department] = Field(default_factory=list)
     objects: list[SupervisedObject] = Field(default_factory=list)

@@ -87,7 +87,6 @@ class AbsenceRule(ZonedRule[Absence]):
                 POST,
                 since,
                 now,
-                title=f"post {self.config.zone} empty for {seconds(empty_for):g} s",
                 detail={"absent_for": seconds(empty_for), "max_absence": self.config.max_absence},
             )
         ]

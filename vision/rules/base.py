@@ -48,7 +48,6 @@ class Hit:
     line: str | None = None
     tracks: tuple[int, ...] = ()  # tracker ids involved
     boxes: tuple[Box, ...] = ()  # their boxes (xyxy) at `time`, for the evidence picture
-    title: str | None = None
     detail: dict[str, JsonValue] = field(default_factory=dict)  # durations, counts, direction...
 
 
@@ -161,7 +160,6 @@ class VisionRule(ABC, Generic[C]):
         *,
         tracks: tuple[int, ...] = (),
         boxes: tuple[Box, ...] = (),
-        title: str | None = None,
         detail: dict[str, JsonValue] | None = None,
     ) -> Hit:
         """Open the occurrence of `subject` (a track, or the zone) whose cause started at `start`."""
@@ -175,7 +173,6 @@ class VisionRule(ABC, Generic[C]):
             line=config.line if isinstance(config, LineCrossing) else None,
             tracks=tracks,
             boxes=boxes,
-            title=title,
             detail={"type": self.config_type, "since": iso(start), **(detail or {})},
         )
         self._firing[subject] = hit

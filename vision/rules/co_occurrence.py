@@ -91,7 +91,6 @@ class CoOccurrenceRule(ZonedRule[CoOccurrence]):
                     now,
                     tracks=(track,),
                     boxes=tuple(box_tuple(detections.xyxy[r]) for r in rows),
-                    title=f"track {track} {' and '.join(what)} for {seconds(now - since):g} s",
                     detail={
                         "with": list(f.found),
                         "missing": list(f.missing),

@@ -95,7 +95,6 @@ class CountRule(ZonedRule[Count]):
                     now,
                     tracks=tracks,
                     boxes=boxes,
-                    title=f"{n} objects in zone {self.config.zone} for {seconds(now - spell.since):g} s",
                     detail={
                         "count": n,
                         "max_count": spell.peak,

@@ -40,7 +40,6 @@ class LineCrossingRule(VisionRule[LineCrossing]):
                 now,
                 tracks=(crossing.tracker_id,),
                 boxes=(crossing.box,),
-                title=f"track {crossing.tracker_id} crossed line {self.config.line} {crossing.direction}",
                 detail={"direction": crossing.direction, "point": list(crossing.point)},
             )
             hits += [fired, self._clear(subject, now, {"reason": "crossed", "direction": crossing.direction})]

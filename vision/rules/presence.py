@@ -41,7 +41,6 @@ class PresenceRule(ZonedRule[Presence]):
                     now,
                     tracks=tracks,
                     boxes=boxes,
-                    title=f"{', '.join(labels)} in zone {self.config.zone} for {seconds(now - since):g} s",
                     detail={"labels": list(labels), "count": len(inside), "duration": seconds(now - since)},
                 )
             )
@@ -76,7 +75,6 @@ class FallRule(VisionRule[Fall]):
                     now,
                     tracks=(track,),
                     boxes=(box_tuple(detections.xyxy[row]),),
-                    title=f"fall of track {track} for {seconds(now - since):g} s",
                     detail={
                         "label": str(detections.labels[row]),
                         "confidence": round(float(detections.confidence[row]), 3),

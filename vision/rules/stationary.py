@@ -109,7 +109,6 @@ class StationaryRule(ZonedRule[Stationary]):
                     now,
                     tracks=(track,),
                     boxes=(box_tuple(box),),
-                    title=f"track {track} still in zone {self.config.zone} for {seconds(still_for):g} s",
                     detail={
                         "duration": seconds(still_for),
                         "moved": round(moved, 1),
