@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -70,24 +71,43 @@ def token_list() -> None:
 
     from api.auth import list_tokens
     from hub.pipeline import utc_now
+    from hub.wording import moment, zone_note
 
     with _transaction() as conn:
         tokens = list_tokens(conn)
+        tz = zone_in_force(conn)
     now = utc_now()
     table = Table("id", "name", "role", "scope", "created", "expires", "state")
     for token in tokens:
         if token.revoked_at is not None:
-            state = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}"
+            state = f"revoked {moment(token.revoked_at, tz, '%Y-%m-%d %H:%M')}"
         elif token.expires_at is not None and token.expires_at <= now:
             state = "expired"
         else:
             state = "[green]valid[/]"
-        expires = f"{token.expires_at:%Y-%m-%d %H:%M}" if token.expires_at else "never"
+        expires = moment(token.expires_at, tz, "%Y-%m-%d %H:%M") if token.expires_at else "never"
         scope = token.department or token.site or ""
-        table.add_row(
-            str(token.id), token.name, token.role, scope, f"{token.created_at:%Y-%m-%d %H:%M}", expires, state
-        )
+        created = moment(token.created_at, tz, "%Y-%m-%d %H:%M")
+        table.add_row(str(token.id), token.name, token.role, scope, created, expires, state)
     out.print(table)
+    out.print(zone_note(tz, now), highlight=False)
+
+
+def zone_in_force(conn: Connection) -> ZoneInfo:
+    """The zone of the deployment in force, in which commands show moments; before any deployment
+    was loaded, the schema's default (Asia/Shanghai)."""
+    import yaml
+
+    from api.config_store import active_config
+    from hub.config import Deployment
+
+    text = active_config(conn)
+    document = yaml.safe_load(text) if text else None
+    name = document.get("timezone") if isinstance(document, dict) else None
+    try:
+        return ZoneInfo(str(name or Deployment.model_fields["timezone"].default))
+    except (ZoneInfoNotFoundError, ValueError):  # the stored config is checked: this is a guard only
+        return ZoneInfo(str(Deployment.model_fields["timezone"].default))
 
 
 @token_app.command("revoke")

@@ -17,6 +17,7 @@ from hub.events import Event
 from hub.pipeline import utc_now
 from hub.runtime import Hub
 from hub.store.embedded import start_embedded
+from hub.wording import moment, zone_note
 
 DEMO_DATABASE = "offsite_demo"
 
@@ -97,6 +98,16 @@ def run(loaded: LoadedConfig, settings: Settings, console: Console) -> int:
             embedded.stop()
     state = "[green]intact[/]" if report.intact else f"[red]BROKEN[/]: {report.reason}"
     console.print(f"Audit trail: {report.entries} entries, chain {state}")
+    server = (
+        f"the embedded server in {settings.data_dir / 'pg'}"
+        if embedded
+        else "the server of OFFSITE_DATABASE_URL"
+    )
+    evidence = Path(loaded.deployment.storage.evidence_dir).resolve()
+    console.print(
+        f"Demo data: database {DEMO_DATABASE} on {server}, made afresh on every run;"
+        f" evidence (pictures, clips, CSV) under {evidence}, named by SHA-256", highlight=False
+    )  # fmt: skip
     return 0 if report.intact else 1
 
 
@@ -187,7 +198,7 @@ def _feed(hub: Hub, settings: Settings, console: Console) -> None:
 
 
 def _show(hub: Hub, console: Console) -> None:
-    now = utc_now()
+    now, tz = utc_now(), hub.config.deployment.tz
     with hub.db.transaction() as conn:
         alerts = list_alerts(conn)
         actions = conn.execute(
@@ -206,7 +217,7 @@ def _show(hub: Hub, console: Console) -> None:
             a.severity,
             a.status,
             str(a.count),
-            f"{a.first_seen.astimezone(hub.config.deployment.tz):%H:%M:%S}",
+            moment(a.first_seen, tz, "%H:%M:%S"),
         )
     console.print(table)
     table = Table(title="Supervision-action records (监管行为)")
@@ -219,9 +230,9 @@ def _show(hub: Hub, console: Console) -> None:
     for column in ("id", "class", "department", "title", "status", "claim by", "overdue"):
         table.add_column(column)
     for c in reversed(issued):
-        deadline = c.claim_deadline.astimezone(hub.config.deployment.tz)
         table.add_row(
             str(c.id), str(c.risk_class), c.department, c.title, c.status,
-            f"{deadline:%m-%d %H:%M}", c.overdue(now) or "-",
+            moment(c.claim_deadline, tz, "%m-%d %H:%M"), c.overdue(now) or "-",
         )  # fmt: skip
     console.print(table)
+    console.print(zone_note(tz, now), highlight=False)
