@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +14,7 @@ import yaml
 from hub import audit
 from hub.config import ConfigError, ConfigProblem, Deployment, parse_config
 from hub.config.loader import format_loc
+from hub.storable import unstorable
 from hub.store.db import Connection
 from hub.workflow import RecordNotFound
 
@@ -189,24 +188,6 @@ def from_json(document: Document) -> Document:
     return document
 
 
-def unstorable(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[ConfigProblem]:
-    """Values no text column or JSON answer can carry: NUL, lone surrogates, NaN and infinities."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield ConfigProblem(format_loc(loc), "contains a NUL character")
-        elif any("\ud800" <= c <= "\udfff" for c in value):
-            yield ConfigProblem(format_loc(loc), "contains a lone surrogate, which is not valid Unicode")
-    elif isinstance(value, float) and not math.isfinite(value):
-        yield ConfigProblem(format_loc(loc), f"{value} is not a finite number")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from unstorable(key, loc)
-            yield from unstorable(item, (*loc, key if isinstance(key, str | int) else str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from unstorable(item, (*loc, index))
-
-
 class _Dumper(yaml.SafeDumper):
     """Block style, except lists of scalars (and of such lists: polygons) on one line."""
 
@@ -263,7 +244,7 @@ def validate(document: Document | str) -> tuple[str, Deployment]:
     if _expanded_size(data, {}) > _MAX_VALUES:
         problems = [ConfigProblem("", f"over {_MAX_VALUES} values once YAML aliases are expanded")]
     else:
-        problems = list(unstorable(data))
+        problems = [ConfigProblem(format_loc(loc), why) for loc, why in unstorable(data)]
     if problems:
         raise ConfigInvalid(problems, data if isinstance(data, dict) else {})
     try:

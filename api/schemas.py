@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,36 +11,25 @@ from fastapi import HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from hub.config.loader import format_loc
 from hub.events import Event, Outcome, Sha256
 from hub.records import AlertStatus, ClueStatus, Verdict
-
-
-def nul_paths(value: Any, path: str = "") -> Iterator[str]:
-    """Where a NUL character hides in parsed JSON: PostgreSQL can store none in text or jsonb."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield path or "(value)"
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if "\x00" in str(key):
-                yield f"{path}.{key!r}" if path else repr(key)
-            yield from nul_paths(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from nul_paths(item, f"{path}[{index}]")
+from hub.storable import unstorable
 
 
 class Body(BaseModel):
-    """Base of every request body: unknown fields are refused, and so are NUL characters."""
+    """Base of every request body: unknown fields are refused, and so is any value no column can
+    store (NUL, lone surrogates, NaN)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        found = next(nul_paths(data), None)
+    def _storable(cls, data: Any) -> Any:
+        found = next(unstorable(data), None)
         if found is not None:
-            raise PydanticCustomError("nul_character", "{where} contains a NUL character", {"where": found})
+            where, why = format_loc(found[0]) or "body", found[1]
+            raise PydanticCustomError("unstorable", "{where} {why}", {"where": where, "why": why})
         return data
 
 
