@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.counters import ingest_totals
@@ -99,6 +100,19 @@ class ApiMetrics:
         return generate_latest(registry)
 
 
+def route_of(scope: Scope) -> str:
+    """The route template a request matched, "unmatched" for none (a bounded set of labels).
+    FastAPI's own routes put themselves in the scope; the plain Starlette routes it adds
+    (``/openapi.json``) do not, so those are matched here."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    for candidate in getattr(scope.get("app"), "routes", ()):
+        if isinstance(candidate, BaseRoute) and candidate.matches(scope)[0] is Match.FULL:
+            return str(getattr(candidate, "path", "unmatched"))
+    return "unmatched"
+
+
 class RequestMetrics:
     """ASGI middleware counting requests by route template (not raw path: ids would explode labels)."""
 
@@ -116,12 +130,12 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                route = getattr(scope.get("route"), "path", "unmatched")
+                route = route_of(scope)
                 self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
             await send(message)
 
         try:
             await self.app(scope, receive, timed)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_of(scope)
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
