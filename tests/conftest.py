@@ -107,9 +107,14 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", params=["timescaledb", "embedded"])
+@pytest.fixture(
+    scope="session",
+    params=["timescaledb", "embedded"],
+    ids=["server=pg15+timescaledb", "server=embedded-pg"],
+)
 def server(request: pytest.FixtureRequest) -> Server:
-    """Each test using it runs once on TimescaleDB (Apache build) and once on embedded PostgreSQL."""
+    """Each test using it runs once on TimescaleDB (Apache build, PostgreSQL 15) and once on the
+    embedded PostgreSQL; the ids say which (`test_x[server=embedded-pg]`), `-k embedded` picks one."""
     return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
 
 
