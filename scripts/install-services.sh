@@ -4,6 +4,7 @@
 #   - libGL and GLib, which OpenCV's wheels load (the video analysis draws evidence with OpenCV)
 #   - GStreamer's RTSP server with Python bindings (the camera ingest tests serve clips with it,
 #     run by the system python3, since `gi` does not import inside a virtual environment)
+#   - docker-compose (Debian's 1.29), which checks docker-compose.yml without a Docker engine
 #   - TimescaleDB (Apache edition), built from Debian trixie's source package
 #     against PostgreSQL 15 (TimescaleDB is not packaged for bookworm).
 #
@@ -34,6 +35,7 @@ PACKAGES=(
     python3-gi
     libgl1
     libglib2.0-0
+    docker-compose
 )
 SOURCE_SUITE="trixie"
 DEFAULT_MIRROR="http://deb.debian.org/debian"

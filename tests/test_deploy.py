@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -53,3 +56,57 @@ def test_mounted_files_exist() -> None:
             if source.startswith("./deploy/") and source.endswith(".conf"):
                 assert (REPO / source).is_file(), source
     assert (REPO / "Dockerfile").is_file()
+
+
+# --- a real compose implementation: Debian's docker-compose checks the file without a daemon ----
+
+
+def compose(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` on the repository's file, with only `env` (no .env of the checkout)."""
+    tool = shutil.which("docker-compose")
+    assert tool, "docker-compose is missing: scripts/install-services.sh installs Debian's package"
+    empty = tmp_path / "empty.env"
+    empty.touch()
+    return subprocess.run(
+        [tool, "--env-file", str(empty), "-f", str(REPO / "docker-compose.yml"), "config"],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+SECRETS = {"POSTGRES_PASSWORD": "db-secret-1", "OFFSITE_MQTT_PASSWORD": "mqtt-secret-1"}
+
+
+def test_compose_refuses_to_start_without_the_broker_logins_and_says_how(tmp_path: Path) -> None:
+    done = compose(tmp_path, **SECRETS, OFFSITE_CONFIG=str(REPO / "configs" / "demo.yaml"))
+    assert done.returncode != 0, done.stdout
+    assert "offsite iot acl -c DEPLOYMENT --out deploy" in done.stderr, done.stderr
+
+
+def test_compose_mounts_what_offsite_iot_acl_writes(tmp_path: Path) -> None:
+    auth = tmp_path / "deploy"
+    written = CliRunner().invoke(
+        app,
+        ["iot", "acl", "-c", str(REPO / "configs" / "demo.yaml"), "--out", str(auth), "--owner", "0:0"],
+        env={"OFFSITE_MQTT_PASSWORD": SECRETS["OFFSITE_MQTT_PASSWORD"]},
+    )
+    assert written.exit_code == 0, written.output
+    done = compose(
+        tmp_path, **SECRETS, OFFSITE_CONFIG=str(REPO / "configs" / "demo.yaml"), OFFSITE_MQTT_AUTH=str(auth)
+    )
+    assert done.returncode == 0, done.stderr
+    broker = yaml.safe_load(done.stdout)["services"]["broker"]
+    # docker-compose 1.29 prints the short form (SOURCE:TARGET:MODE), v2 the long one.
+    volumes = [
+        m.split(":")[:2] if isinstance(m, str) else [m["source"], m["target"]] for m in broker["volumes"]
+    ]
+    mounts = {target: source for source, target in volumes}
+    # Every file Mosquitto's config names is mounted, from a file that exists.
+    conf = (REPO / "deploy" / "mosquitto.conf").read_text()
+    named = re.findall(r"^(?:password_file|acl_file)\s+(\S+)", conf, re.MULTILINE)
+    assert named and set(named) <= set(mounts), (named, mounts)
+    for target in named:
+        assert Path(mounts[target]).is_file(), f"{target} <- {mounts[target]}: not written by offsite iot acl"
