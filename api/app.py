@@ -14,6 +14,7 @@ from api.deps import Services, Transactions
 from api.errors import BodyLimit, install_error_handlers, no_nul_in_query
 from api.feed import CHANNEL as FEED_CHANNEL
 from api.feed import AlertFeed
+from api.gate import AuthenticateFirst
 from api.listener import Listener
 from api.metrics import ApiMetrics, RequestMetrics
 from api.routers import alerts, clues, config, events, evidence, records, stream, system
@@ -84,5 +85,6 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
     app.add_middleware(
         BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload, is_upload=_is_upload
     )
+    app.add_middleware(AuthenticateFirst)  # outside BodyLimit: a stranger's body is never read
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

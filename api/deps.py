@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Concatenate, ParamSpec, TypeVar
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 import anyio.to_thread
 from anyio import CapacityLimiter
@@ -83,9 +83,14 @@ class Services:
         return self.hub.pipeline.clock()
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
+def services_of(app: Any) -> Services:
+    """What the lifespan built for `app` (the FastAPI application)."""
+    services: Services = app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return services_of(request.app)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -114,9 +119,30 @@ def bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     return credentials.credentials
 
 
-async def current_principal(services: ServicesDep, credentials: Credentials) -> Principal:
+# Where `api.gate.AuthenticateFirst` leaves the principal it found, in the request's state.
+PRINCIPAL_KEY = "offsite_principal"
+
+
+async def current_principal(request: Request, services: ServicesDep, credentials: Credentials) -> Principal:
     """The caller behind the bearer token; 401 without a usable one."""
-    token = bearer_token(credentials)
+    found = request.scope.get("state", {}).get(PRINCIPAL_KEY)
+    if isinstance(found, Principal):  # authenticated before the body was read
+        return found
+    return await _principal(services, bearer_token(credentials))
+
+
+async def authenticate(services: Services, authorization: str) -> Principal:
+    """The caller behind an `Authorization` header's value; 401 without a usable bearer token."""
+    scheme, _, token = authorization.strip().partition(" ")
+    credentials = (
+        HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+        if scheme.lower() == "bearer" and token.strip()
+        else None
+    )
+    return await _principal(services, bearer_token(credentials))
+
+
+async def _principal(services: Services, token: str) -> Principal:
     now = services.now()
     principal = services.tokens.get(token, now)
     if principal is not None:
@@ -132,18 +158,35 @@ async def current_principal(services: ServicesDep, credentials: Credentials) -> 
     return principal
 
 
+_ROLES_ATTRIBUTE = "offsite_roles"
+
+
 def allow(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only `roles`. It never looks at a record, so a 403 tells nothing."""
 
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                f"role {principal.role} may not do this; allowed: {', '.join(roles)}",
-            )
+        refusal = role_refusal(principal, roles)
+        if refusal is not None:
+            raise refusal
         return principal
 
+    setattr(check, _ROLES_ATTRIBUTE, roles)  # read by api.gate, which checks before the body is read
     return check
+
+
+def allowed_roles(dependency: object) -> tuple[str, ...] | None:
+    """The roles an `allow()` dependency admits; None for any other callable."""
+    roles = getattr(dependency, _ROLES_ATTRIBUTE, None)
+    return tuple(roles) if isinstance(roles, tuple) else None
+
+
+def role_refusal(principal: Principal, roles: tuple[str, ...]) -> HTTPException | None:
+    """The 403 for a caller whose role is not among `roles`, or None."""
+    if principal.role in roles:
+        return None
+    return HTTPException(
+        status.HTTP_403_FORBIDDEN, f"role {principal.role} may not do this; allowed: {', '.join(roles)}"
+    )
 
 
 Caller = Annotated[Principal, Depends(current_principal)]

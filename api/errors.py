@@ -41,9 +41,27 @@ def unprocessable(loc: list[str | int], message: str, kind: str = "value_error")
     )
 
 
+# A body that cannot be read at all (not JSON, not UTF-8, a broken form) answers 400 with what
+# was wrong (`Problem`); one that reads but does not validate answers 422 with every field's path.
+
+
+def unreadable(message: str) -> HTTPException:
+    """A 400 for a body that cannot be read."""
+    return HTTPException(status.HTTP_400_BAD_REQUEST, message)
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": field_errors(exc.errors())}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+    errors = exc.errors()
+    broken = next((error for error in errors if error.get("type") == "json_invalid"), None)
+    if broken is not None:
+        where = broken["loc"][-1] if broken.get("loc") else "?"
+        reason = (broken.get("ctx") or {}).get("error", "JSON decode error")
+        return JSONResponse(
+            {"detail": f"the body is not valid JSON: {reason} (at character {where})"},
+            status.HTTP_400_BAD_REQUEST,
+        )
+    return JSONResponse({"detail": field_errors(errors)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from api import config_store
 from api.config_store import ConfigInvalid, ConfigVersion, Document, EntryExists, Section, VersionMismatch
 from api.deps import Admin, Db, ServicesDep, Staff
-from api.errors import unprocessable
+from api.errors import unprocessable, unreadable
 from api.routers import AUTH_RESPONSES, NOT_FOUND
 from api.schemas import Problem
 from hub.store.db import Connection
@@ -224,7 +224,8 @@ class Upload:
     data: bytes
 
 
-async def _upload(request: Request) -> Upload:
+async def _upload(request: Request, caller: Admin) -> Upload:
+    """The body as sent, read only once the caller is known to be an admin."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return Upload(media_type, await request.body())
 
@@ -239,13 +240,13 @@ def _imported(upload: Upload) -> Document | str:
     try:
         text = upload.data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise unprocessable(["body"], f"not UTF-8 text: {exc}") from None
+        raise unreadable(f"the body is not UTF-8 text: {exc}") from None
     if upload.media_type != "application/json":
         return text
     try:
         document = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        raise unprocessable(["body"], f"not valid JSON: {exc}") from None
+        raise unreadable(f"the body is not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise unprocessable(["body"], "expected a JSON object of sections (name, sites, ...)")
     return config_store.from_json(document)
