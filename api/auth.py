@@ -12,6 +12,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from api.config_store import active_version
 from hub import audit
 from hub.store.db import Connection
 
@@ -56,6 +57,27 @@ def scope_problem(role: str, department: str | None, site: str | None) -> str | 
     return None
 
 
+def unknown_scope(conn: Connection, department: str | None, site: str | None) -> str | None:
+    """What is wrong with a department or site name that the deployment in force lacks, or None.
+
+    A token or login scoped to a name nobody routes anything to would work and see nothing.
+    """
+    if department is None and site is None:
+        return None
+    version = active_version(conn)
+    if version is None:
+        return (
+            "no deployment loaded yet, so department and site names cannot be checked:"
+            " run `offsite up -c FILE` once"
+        )
+    document = version.document()
+    for kind, name, section in (("department", department, "departments"), ("site", site, "sites")):
+        known = [str(entry.get("id")) for entry in document.get(section) or [] if isinstance(entry, dict)]
+        if name is not None and name not in known:
+            return f"no {kind} {name!r} in the deployment in force; known: {', '.join(known) or 'none'}"
+    return None
+
+
 def create_token(
     conn: Connection,
     name: str,
@@ -68,7 +90,7 @@ def create_token(
     created_by: str = "system",
 ) -> str:
     """Store a new token's hash and return the token itself, which is shown only once."""
-    problem = scope_problem(role, department, site)
+    problem = scope_problem(role, department, site) or unknown_scope(conn, department, site)
     if problem:
         raise AuthError(problem)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -195,7 +217,7 @@ def create_user(
     conn: Connection, username: str, password: str, role: Role, at: datetime, department: str | None = None
 ) -> None:
     """A dashboard login with an argon2id password hash."""
-    problem = scope_problem(role, department, None)
+    problem = scope_problem(role, department, None) or unknown_scope(conn, department, None)
     if problem or role == "edge":
         raise AuthError(problem or "edge boxes use tokens, not logins")
     conn.execute(
