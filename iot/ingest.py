@@ -5,18 +5,26 @@ crash or a database outage never loses an acknowledged reading: the broker keeps
 session and redelivers what was not acknowledged, and the unique key (sensor, metric, time) makes
 a redelivery store nothing twice.
 
-Back-pressure comes from MQTT 5's Receive Maximum: the broker sends at most that many
-unacknowledged messages, so memory stays bounded while the database is away.
+Back-pressure comes from MQTT 5's Receive Maximum (`iot.queue`): the broker sends at most that
+many unacknowledged messages, so memory stays bounded while the database is away; the in-memory
+queue has the same bound, which holds MQTT 3.1.1 brokers back through TCP.
+
+One bad message never stalls the others: what the decoder refuses becomes a dead letter, and a
+batch the database still refuses is halved until the one message it refuses is found; that one
+becomes a dead letter with the database's reason, every other message is stored, acknowledged
+and given to the rules. Retained messages follow `iot.payloads` (refused without a time of their
+own) and, on MQTT 5, are not replayed when the persistent session is resumed.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
@@ -24,6 +32,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from psycopg_pool import PoolTimeout
 
 from hub.config import Deployment
@@ -42,7 +51,9 @@ log = logging.getLogger(__name__)
 # outage of the ingest): while draining one, the rules' clock follows the data, not the wall.
 BACKLOG_LAG = timedelta(seconds=10)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps our session (and its messages) while we are away
-RECEIVE_MAXIMUM = 20_000  # unacknowledged messages in flight to us; MQTT allows up to 65535
+# What a message can make the database refuse: its data, never the database's state (that is an
+# OperationalError, retried) nor our SQL (a ProgrammingError must not turn all data into dead letters).
+REFUSED_BY_DATABASE = (psycopg.DataError, psycopg.IntegrityError, UnicodeEncodeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +70,15 @@ class Message:
 class IngestStats:
     """Counters for /metrics and the benchmark."""
 
+    received: int = 0  # messages the broker delivered; `received - acked` are in the worker's hands
     messages: int = 0
     readings: int = 0
     stored: int = 0
     refused: int = 0
     acked: int = 0
     write_retries: int = 0
+    bisections: int = 0  # batches the database refused, halved to find the message it refuses
+    connections: int = 0  # sessions with the broker: more than one is a reconnection
     events: int = 0
     last_error: str = ""
 
@@ -93,7 +107,7 @@ class SensorIngest:
     deployment: Deployment
     db: Database
     broker: BrokerAddress
-    client_id: str = "offsite-iot"
+    client_id: str = ""  # empty: `client_id_for(deployment)`
     pipeline: Pipeline | None = None  # where rule events go; None: store readings only
     clock: Callable[[], datetime] = _now
     # Seconds between the writer's clock ticks of the sensor rules (silence, durations). None:
@@ -104,10 +118,11 @@ class SensorIngest:
 
     def __post_init__(self) -> None:
         settings = self.deployment.iot
+        self.client_id = self.client_id or client_id_for(self.deployment)
         self.decoder = Decoder(self.deployment)
         self.rules = SensorRules(self.deployment)
         self.health = SensorHealth(self.deployment)
-        self._queue: queue.Queue[Message] = queue.Queue()
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=settings.queue)
         self._stop = threading.Event()
         self._session = 0
         self._rules_lock = threading.Lock()  # the writer and `tick()` callers share the rule state
@@ -137,12 +152,18 @@ class SensorIngest:
             log.warning("broker refused the connection: %s", reason)
             return
         self._session += 1
+        self.stats.connections += 1
         topics = [
             subscription(self.deployment.iot.sensor_topic),
             subscription(self.deployment.iot.gateway_topic),
         ]
         group = self.deployment.iot.share_group
-        client.subscribe([(f"$share/{group}/{t}" if group else t, 1) for t in topics])
+        filters = [f"$share/{group}/{t}" if group else t for t in topics]
+        if self.broker.mqtt5:  # a resumed session's subscriptions exist: no replay of retained messages
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe([(f, options) for f in filters])
+        else:
+            client.subscribe([(f, 1) for f in filters])
         self._connected.set()
 
     def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
@@ -154,12 +175,19 @@ class SensorIngest:
         # Decoding here, on the network thread, overlaps it with the writer's database round trips.
         payload, received = bytes(msg.payload), self.clock()
         try:
-            decoded = self.decoder.decode(msg.topic, payload, received)
+            decoded = self.decoder.decode(msg.topic, payload, received, retained=bool(msg.retain))
         except Exception as exc:  # a decoder bug must not lose the message or stop the client
             log.exception("decoding a message on %s failed", msg.topic)
             self.stats.last_error = str(exc)
             decoded = Decoded(refusals=[Refusal(f"internal error while decoding: {exc}"[:200])])
-        self._queue.put(Message(msg.topic, payload, msg.mid, received, self._session, decoded))
+        message = Message(msg.topic, payload, msg.mid, received, self._session, decoded)
+        self.stats.received += 1
+        while not self._stop.is_set():  # full: the writer is behind; waiting here holds the broker back
+            try:
+                self._queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self, *, wait: float = 10.0) -> None:
@@ -168,7 +196,7 @@ class SensorIngest:
         if self.broker.mqtt5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY
-            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            props.ReceiveMaximum = self.deployment.iot.queue
             self._client.connect_async(
                 self.broker.host, self.broker.port, clean_start=False, properties=props
             )
@@ -223,16 +251,11 @@ class SensorIngest:
                 self.stats.last_error = str(exc)
 
     def _handle(self, batch: list[Message]) -> None:
-        readings: list[Reading] = []
-        dead: list[DeadLetter] = []
-        for message in batch:
-            decoded = message.decoded
-            readings += decoded.readings
-            dead += [DeadLetter(message.received, message.topic, message.payload, r.sensor, r.reason)
-                     for r in decoded.refusals]  # fmt: skip
-        if not self._commit(readings, dead):
+        stored = self._commit(batch)
+        if stored is None:
             return  # stopping with the database away: the broker redelivers later
-        for message in batch:
+        readings = [r for message in stored for r in message.decoded.readings]
+        for message in stored:
             if message.session == self._session:
                 self._client.ack(message.mid, 1)
                 self.stats.acked += 1
@@ -245,17 +268,40 @@ class SensorIngest:
             events = self.rules.feed(sorted(readings, key=lambda r: r.time))
         self._emit(events)
         # Counted last, so that a caller seeing the count knows the rules have taken the batch.
-        self.stats.messages += len(batch)
+        self.stats.messages += len(stored)
         self.stats.readings += len(readings)
-        self.stats.refused += len(dead)
+        self.stats.refused += sum(len(m.decoded.refusals) for m in stored)
 
-    def _commit(self, readings: list[Reading], dead: list[DeadLetter]) -> bool:
+    def _commit(self, batch: list[Message]) -> list[Message] | None:
+        """Store the batch; None when stopping first. Returns the messages as stored.
+
+        A batch the database refuses is halved until the one message it refuses is found: that
+        message comes back as its dead letter, with the database's reason.
+        """
+        try:
+            return batch if self._write(batch) else None
+        except REFUSED_BY_DATABASE as exc:
+            self.stats.bisections += 1
+            if len(batch) == 1:
+                refused = _refused(batch[0], exc)
+                log.warning("dead letter on %s: %s", refused.topic, refused.decoded.refusals[0].reason)
+                return [refused] if self._write([refused]) else None
+            half = len(batch) // 2
+            first = self._commit(batch[:half])
+            second = self._commit(batch[half:]) if first is not None else None
+            return None if first is None or second is None else first + second
+
+    def _write(self, batch: list[Message]) -> bool:
         """Write until it succeeds, backing off while the database is away. False when stopping."""
+        readings = [r for message in batch for r in message.decoded.readings]
+        dead = [DeadLetter(m.received, m.topic, m.payload, r.sensor, r.reason)
+                for m in batch for r in m.decoded.refusals]  # fmt: skip
         delay = 0.2
         while True:
             try:
                 with self.db.pool.connection(timeout=5) as conn:
-                    self.stats.stored += write_batch(conn, readings, dead)
+                    stored = write_batch(conn, readings, dead)
+                self.stats.stored += stored
                 return True
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 self.stats.write_retries += 1
@@ -318,6 +364,25 @@ class SensorIngest:
             }  # fmt: skip
         new = frozenset(sensors) - heard
         self._emit(self.rules.restore([Reading(*row) for row in rows], now, new))
+
+
+def client_id_for(deployment: Deployment) -> str:
+    """The ingest's MQTT client id from `broker.client_id`.
+
+    In a share group several workers take the same configuration: each adds its host name, so
+    their ids differ and each resumes its own persistent session after a restart.
+    """
+    base = deployment.broker.client_id
+    return f"{base}-{socket.gethostname()}" if deployment.iot.share_group else base
+
+
+def _refused(message: Message, exc: Exception) -> Message:
+    """`message` as the dead letter the database's refusal makes of it."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    sensors = {r.sensor for r in message.decoded.readings}
+    sensor = sensors.pop() if len(sensors) == 1 else None
+    refusal = Refusal(f"the database refused the message ({type(exc).__name__}): {first}"[:300], sensor)
+    return replace(message, decoded=Decoded(refusals=[refusal]))
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:

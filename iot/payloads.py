@@ -1,7 +1,17 @@
 """MQTT topics and payloads -> validated readings, and the reasons for everything refused.
 
 A message may carry good and bad readings side by side: each bad one is refused on its own,
-so that the good ones next to it are kept.
+so that the good ones next to it are kept. A message with nothing to store is refused too, so
+that every message ends either stored or in the dead letters.
+
+This is the boundary: nothing is trusted because JSON parsed it. Names that reach PostgreSQL
+are printable, at most `MAX_NAME` characters and valid UTF-8 (no NUL, no unpaired surrogate);
+times lie between `EARLIEST` and `iot.max_skew` ahead of arrival; reasons quote what they name
+with `repr`, so that a dead letter can always be written.
+
+Retained messages: the broker replays a retained message to every new subscription, so one
+without a time of its own (``ts``, ``time`` or ``timestamp``) would become a new reading at each
+replay; it is refused. One with a time is stored once, by the (sensor, metric, time) key.
 """
 
 from __future__ import annotations
@@ -15,9 +25,12 @@ from typing import Any
 
 from hub.config import Deployment
 from hub.config.devices import Metric, Sensor
+from hub.events import EARLIEST  # the same window as every event's time
+from hub.storable import text_problem
 from iot.readings import Reading
 
 MAX_PAYLOAD = 256 * 1024  # bytes; a gateway message of a few thousand readings fits
+MAX_NAME = 64  # characters of a metric name or sensor id; the registry's ids have at most 63
 ROUTES_KEPT = 10_000  # topics whose route is remembered; devices use the same few again and again
 _TS_KEYS = ("ts", "time", "timestamp")
 
@@ -52,6 +65,20 @@ def _template_regex(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
+def name_problem(name: str) -> str | None:
+    """Why a sensor id or metric name from a device cannot be stored, or None when it can."""
+    if not name:
+        return "is empty"
+    if len(name) > MAX_NAME:
+        return f"is longer than {MAX_NAME} characters"
+    problem = text_problem(name)  # NUL, lone surrogates: what PostgreSQL cannot hold at all
+    if problem is not None:
+        return problem
+    if not name.isprintable():  # what a report should not show: control, format, odd spaces
+        return "has a character that is not printable (control, format or separator)"
+    return None
+
+
 def subscription(template: str) -> str:
     """The MQTT filter matching a topic template: each {placeholder} becomes ``+``."""
     return re.sub(r"\{[a-z]+\}", "+", template)
@@ -84,8 +111,11 @@ class Decoder:
             return Route(match["site"], gateway=match["gateway"])
         return None
 
-    def decode(self, topic: str, payload: bytes, received: datetime) -> Decoded:
-        """All readings of one message, and a refusal for each part that is not one."""
+    def decode(self, topic: str, payload: bytes, received: datetime, *, retained: bool = False) -> Decoded:
+        """All readings of one message, and a refusal for each part that is not one.
+
+        `retained`: the broker replayed the message as retained; it must carry its own time.
+        """
         out = Decoded()
         route = self.route(topic)
         if route is None:
@@ -102,14 +132,17 @@ class Decoder:
         except RecursionError:
             out.refusals.append(Refusal("payload is nested too deeply", route.sensor))
             return out
+        arrival = _Arrival(received, received + self.max_skew, retained)
         if route.gateway is not None:
-            self._gateway(route, body, received, out)
+            self._gateway(route, body, arrival, out)
         else:
             assert route.sensor is not None
-            self._sensor(route.site, route.sensor, body, received, out)
+            self._sensor(route.site, route.sensor, body, arrival, out)
+        if not out.readings and not out.refusals:  # an empty list: nothing to store is an error too
+            out.refusals.append(Refusal("nothing to store: the message carries no reading", route.sensor))
         return out
 
-    def _gateway(self, route: Route, body: Any, received: datetime, out: Decoded) -> None:
+    def _gateway(self, route: Route, body: Any, arrival: _Arrival, out: Decoded) -> None:
         gateway = self.deployment.gateway_by_id.get(route.gateway or "")
         if gateway is None:
             out.refusals.append(Refusal(f"unknown gateway {route.gateway!r}"))
@@ -128,17 +161,21 @@ class Decoder:
                 continue
             values = {k: v for k, v in item.items() if k != "sensor"}
             sensor_id = item["sensor"]
-            if sensor_id not in gateway.sensors:
+            if sensor_id not in gateway.sensors:  # registry ids only: a safe name from here on
                 out.refusals.append(
-                    Refusal(f"sensor {sensor_id!r} is not behind gateway {gateway.id!r}", sensor_id)
+                    Refusal(f"item {index}: sensor {sensor_id!r} is not behind gateway {gateway.id!r}")
                 )
                 continue
-            self._sensor(route.site, sensor_id, values, received, out)
+            self._sensor(route.site, sensor_id, values, arrival, out)
 
-    def _sensor(self, site: str, sensor_id: str, body: Any, received: datetime, out: Decoded) -> None:
+    def _sensor(self, site: str, sensor_id: str, body: Any, arrival: _Arrival, out: Decoded) -> None:
         sensor = self.deployment.sensor_by_id.get(sensor_id)
         if sensor is None and not self.deployment.iot.auto_register:
-            out.refusals.append(Refusal(f"unknown sensor {sensor_id!r}", sensor_id))
+            out.refusals.append(Refusal(f"unknown sensor {sensor_id!r}", _safe(sensor_id)))
+            return
+        problem = name_problem(sensor_id) if sensor is None else None
+        if problem is not None:
+            out.refusals.append(Refusal(f"sensor id {sensor_id!r} {problem}"))
             return
         if sensor is not None and sensor.site != site:
             out.refusals.append(
@@ -147,7 +184,7 @@ class Decoder:
             return
         if isinstance(body, list):
             for item in body:
-                self._sensor(site, sensor_id, item, received, out)
+                self._sensor(site, sensor_id, item, arrival, out)
             return
         if isinstance(body, bool) or not isinstance(body, int | float | dict):
             out.refusals.append(
@@ -161,45 +198,75 @@ class Decoder:
                 )
                 return
             body = {next(iter(sensor.metrics)): body}
-        stamp = self._time(body, received)
-        if isinstance(stamp, Refusal):
-            out.refusals.append(Refusal(stamp.reason, sensor_id))
+        metrics = [key for key in body if key not in _TS_KEYS]
+        if not metrics:
+            out.refusals.append(Refusal("nothing to store: an object with no metric", sensor_id))
             return
-        for metric, raw in body.items():
-            if metric in _TS_KEYS:
-                continue
-            value = _value(sensor, metric, raw)
-            if isinstance(value, str):
-                out.refusals.append(Refusal(f"{sensor_id}.{metric}: {value}", sensor_id))
-            else:
-                out.readings.append(Reading(sensor_id, metric, stamp, value))
+        stamp = _time(body, arrival)
+        if isinstance(stamp, str):
+            out.refusals.append(Refusal(stamp, sensor_id))
+            return
+        out.readings += _readings(sensor, sensor_id, {m: body[m] for m in metrics}, stamp, out.refusals)
 
-    def _time(self, body: dict[str, Any], received: datetime) -> datetime | Refusal:
-        for key in _TS_KEYS:
-            if key in body:
-                raw = body[key]
-                break
+
+def _readings(
+    sensor: Sensor | None, sensor_id: str, values: dict[str, Any], stamp: datetime, refusals: list[Refusal]
+) -> list[Reading]:
+    """The readings of one object's metrics; a refusal for each metric name or value that is bad."""
+    readings = []
+    for metric, raw in values.items():
+        problem = name_problem(metric)
+        value = _value(sensor, metric, raw) if problem is None else ""
+        if problem is not None:
+            refusals.append(Refusal(f"{sensor_id}: metric {metric[:MAX_NAME]!r} {problem}", sensor_id))
+        elif isinstance(value, str):
+            refusals.append(Refusal(f"{sensor_id}.{metric}: {value}", sensor_id))
         else:
-            return received
-        if raw is None:
-            return received
-        try:
-            if isinstance(raw, bool):
-                raise ValueError
-            if isinstance(raw, int | float):
-                seconds = raw / 1000 if raw > 1e11 else raw  # epoch milliseconds or seconds
-                stamp = datetime.fromtimestamp(seconds, UTC)
-            elif isinstance(raw, str):
-                stamp = datetime.fromisoformat(raw)
-                if stamp.tzinfo is None:
-                    return Refusal(f"timestamp {raw!r} has no timezone")
-            else:
-                raise ValueError
-        except (ValueError, OverflowError, OSError):
-            return Refusal(f"timestamp {str(raw)[:40]!r} is not epoch seconds/milliseconds or ISO 8601")
-        if stamp > received + self.max_skew:
-            return Refusal(f"timestamp {stamp.isoformat()} is more than {self.max_skew} in the future")
-        return stamp
+            readings.append(Reading(sensor_id, metric, stamp, value))
+    return readings
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """When a message came, the latest time it may claim, and whether it is a retained replay."""
+
+    received: datetime
+    latest: datetime
+    retained: bool
+
+
+def _time(body: dict[str, Any], arrival: _Arrival) -> datetime | str:
+    """The reading time an object gives (its arrival when it gives none), or why it has none."""
+    key = next((k for k in _TS_KEYS if k in body and body[k] is not None), None)
+    if key is None:
+        if arrival.retained:
+            return "retained message without 'ts': the broker replays it, its time is unknown"
+        return arrival.received
+    raw = body[key]
+    try:
+        if isinstance(raw, bool):
+            raise ValueError
+        if isinstance(raw, int | float):
+            seconds = raw / 1000 if raw > 1e11 else raw  # epoch milliseconds or seconds
+            stamp = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(raw, str):
+            stamp = datetime.fromisoformat(raw)
+            if stamp.tzinfo is None:
+                return f"{key!r}: {raw!r} has no timezone"
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        return f"{key!r}: {str(raw)[:40]!r} is not epoch seconds/milliseconds or ISO 8601"
+    if stamp < EARLIEST:
+        return f"{key!r}: {stamp.isoformat()} is before {EARLIEST.date()} UTC"
+    if stamp > arrival.latest:
+        return f"{key!r}: {stamp.isoformat()} is more than {arrival.latest - arrival.received} in the future"
+    return stamp
+
+
+def _safe(name: str) -> str | None:
+    """A device-given name fit for a dead letter's sensor column, or None."""
+    return name if name_problem(name) is None else None
 
 
 def _value(sensor: Sensor | None, metric: str, raw: Any) -> float | str:

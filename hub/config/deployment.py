@@ -45,8 +45,25 @@ class Storage(Model):
 class Broker(Model):
     """The MQTT broker sensors and edge boxes publish to. Credentials come from the environment."""
 
-    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/\s]+$")
-    client_id: str = Field(default="offsite-hub", min_length=1)
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        pattern=r"^mqtts?://[^/\s]+$",
+        description="Where the ingest connects: the broker's listener for the hub (shipped: 1884)",
+    )
+    client_id: str = Field(
+        default="offsite-iot",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="MQTT client id of the sensor ingest (`iot run --client-id` overrides it);"
+        " with iot.share_group each worker adds -HOSTNAME",
+    )
+
+    @field_validator("client_id")
+    @classmethod
+    def _not_a_device(cls, value: str) -> str:
+        # Devices log in as sensor-ID / gateway-ID, which Mosquitto makes their client ids.
+        if value.startswith(("sensor-", "gateway-")):
+            raise ValueError(f"{value!r} begins like a device's user name (sensor-, gateway-): pick another")
+        return value
 
 
 class IotIngest(Model):
@@ -67,7 +84,13 @@ class IotIngest(Model):
     max_skew: Seconds = Field(default=300.0, description="How far in the future a timestamp may be")
     batch_rows: int = Field(default=5000, ge=1, le=1_000_000, description="Rows per database write")
     batch_wait: Seconds = Field(default=0.2, description="Longest wait to fill a batch")
-    queue: int = Field(default=50_000, ge=1, description="Messages held in memory before back-pressure")
+    queue: int = Field(
+        default=20_000,
+        ge=1,
+        le=65_535,
+        description="Messages one worker holds unacknowledged (MQTT 5 Receive Maximum and its in-memory"
+        " queue); the broker keeps the rest",
+    )
     offline_after_intervals: float = Field(
         default=3.0, gt=1, description="A sensor is offline after this many expected intervals of silence"
     )

@@ -30,3 +30,14 @@ def iot_config(**iot: Any) -> Deployment:
 @pytest.fixture(scope="session")
 def deployment() -> Deployment:
     return iot_config()
+
+
+PLANT_TEMP_TOPIC = "sites/shuweiyuan-plant/sensors/coldstore-temp/telemetry"
+CANTEEN_GAS_TOPIC = "sites/wangcong-canteen/sensors/kitchen-gas/telemetry"
+
+
+def plant_config(**iot: Any) -> Deployment:
+    """The food plant: sensors of two sites (the plant's cold store, the canteen's gas detector)."""
+    data = yaml.safe_load((REPO / "configs" / "food_plant.yaml").read_text())
+    data["iot"] = {**data.get("iot", {}), "batch_wait": 0.05, **iot}
+    return parse_config(yaml.safe_dump(data, allow_unicode=True))

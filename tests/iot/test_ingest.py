@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -251,11 +252,11 @@ def test_a_worker_survives_a_failing_batch(deployment: Deployment, db: Database,
     failures = threading.Event()
     original = ingest.decoder.decode
 
-    def flaky(topic: str, payload: bytes, received: datetime):  # type: ignore[no-untyped-def]
+    def flaky(topic: str, payload: bytes, received: datetime, *, retained: bool = False):  # type: ignore[no-untyped-def]
         if payload == b"boom" and not failures.is_set():
             failures.set()
             raise RuntimeError("decoder bug")
-        return original(topic, payload, received)
+        return original(topic, payload, received, retained=retained)
 
     ingest.decoder.decode = flaky  # type: ignore[method-assign]
     try:
@@ -302,3 +303,24 @@ def test_a_drained_backlog_does_not_report_its_sensor_offline(db: Database, brok
         offline = conn.execute("SELECT id FROM events WHERE rule = 'coldstore-temp-offline'").fetchall()
     assert offline == []
     assert row_count(db, "readings") == 120
+
+
+def test_iot_queue_bounds_the_messages_a_worker_holds(db: Database, broker: Broker) -> None:
+    """While the database is stuck, the broker sends a worker no more than `iot.queue`
+    unacknowledged messages (MQTT 5 Receive Maximum); the rest wait at the broker, none is lost."""
+    ingest = make_ingest(iot_config(queue=10), db, broker, client_id="bounded")
+    held: list[int] = []
+    try:
+        with db.pool.connection() as blocker:
+            blocker.execute("LOCK TABLE readings IN ACCESS EXCLUSIVE MODE")  # the writer waits here
+            device = Publisher(broker)
+            for i in range(100):
+                device.send(TEMP_TOPIC, reading(i))
+            device.finish()
+            for _ in range(20):
+                held.append(ingest.stats.received - ingest.stats.acked)
+                time.sleep(0.05)
+        assert wait_until(lambda: row_count(db, "readings") == 100, 20), ingest.stats
+    finally:
+        ingest.stop()
+    assert 0 < max(held) <= 10, held

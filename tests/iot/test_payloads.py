@@ -105,3 +105,43 @@ def test_auto_registration_accepts_unknown_sensors() -> None:
 
 def test_subscription_filters() -> None:
     assert subscription("sites/{site}/sensors/{sensor}/telemetry") == "sites/+/sensors/+/telemetry"
+
+
+OPEN_REGISTRY_TOPIC = "sites/lintong-coldstore/sensors/{}/telemetry"
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        (TEMP_TOPIC, b'{"temperature\\u0000x": 1}', "metric 'temperature\\x00x' contains a NUL"),
+        (TEMP_TOPIC, b'{"temperatur\\ud800": 1}', "metric 'temperatur\\ud800' contains a lone surrogate"),
+        (TEMP_TOPIC, b'{"\\u200bt": 1}', "is not printable"),  # a format character
+        (TEMP_TOPIC, b'{"' + b"t" * 65 + b'": 1}', "is longer than 64 characters"),
+        (TEMP_TOPIC, b'{"": 1}', "metric '' is empty"),
+        (OPEN_REGISTRY_TOPIC.format("p" * 65), b'{"t": 1}', "sensor id 'ppp"),
+        (OPEN_REGISTRY_TOPIC.format("probe\u00a0"), b'{"t": 1}', "is not printable"),
+        (TEMP_TOPIC, b"[]", "nothing to store: the message carries no reading"),
+        (TEMP_TOPIC, b"[[]]", "nothing to store: the message carries no reading"),
+        (TEMP_TOPIC, b"{}", "nothing to store: an object with no metric"),
+        (TEMP_TOPIC, b'{"ts": 1795392000}', "nothing to store: an object with no metric"),
+        (GATEWAY_TOPIC, b"[]", "nothing to store: the message carries no reading"),
+        (TEMP_TOPIC, b'{"temperature": 1, "ts": "1999-12-31T23:59:59Z"}', "'ts': 1999-12-31T23:59:59+00"),
+        (TEMP_TOPIC, b'{"temperature": 1, "time": -5}', "'time': 1969-12-31T23:59:55+00:00 is before 2000"),
+        (TEMP_TOPIC, b'{"temperature": 1, "timestamp": 4102444800}', "'timestamp': 2100-01-01T00:00"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_stored_is_refused_before_the_database(
+    topic: str, payload: bytes, reason: str
+) -> None:
+    readings, refused = decode(iot_config(auto_register=True), topic, payload)
+    assert readings == [] and refused and reason in refused[0], refused
+
+
+def test_retained_messages_need_their_own_time(deployment: Deployment) -> None:
+    decoder = Decoder(deployment)
+    untimed = decoder.decode(TEMP_TOPIC, b'{"temperature": -20}', NOW, retained=True)
+    timed = decoder.decode(TEMP_TOPIC, b'{"temperature": -20, "ts": 1795392000}', NOW, retained=True)
+    assert [r.reason for r in untimed.refusals] == [
+        "retained message without 'ts': the broker replays it, its time is unknown"
+    ]
+    assert [r.time for r in timed.readings] == [datetime(2026, 11, 23, 0, 0, tzinfo=UTC)]
