@@ -19,16 +19,25 @@ console = Console(soft_wrap=True)
 @app.command("acl")
 def acl(
     config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")],
-    out: Annotated[Path, typer.Option(help="Folder for passwd, acl and new-credentials.txt")] = Path(
-        "deploy"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for passwd, hub-passwd, acl and new-credentials.txt")
+    ] = Path("deploy"),
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="USER[:GROUP] (names or ids) who runs Mosquitto: passwd and hub-passwd become theirs,"
+            " mode 0640. Default as root: mosquitto when that user exists; 1883 for the Docker image",
+        ),
+    ] = None,
 ) -> None:
     """Write Mosquitto password and ACL files so each device may publish only its own topics.
 
+    `passwd` holds the devices (the listener where a client's id is its user name, so no login can
+    take over another's session), `hub-passwd` the hub (its own listener); see deploy/mosquitto.conf.
     The hub's user and password come from OFFSITE_MQTT_USERNAME and OFFSITE_MQTT_PASSWORD.
     """
     from hub.cli import load_or_exit
-    from iot.acl import write_acl
+    from iot.acl import AclError, default_owner, write_acl
 
     loaded = load_or_exit(config)
     user = os.environ.get("OFFSITE_MQTT_USERNAME", "hub")
@@ -36,8 +45,12 @@ def acl(
     if not password:
         console.print("[red]set OFFSITE_MQTT_PASSWORD[/] (the hub's broker password)")
         raise typer.Exit(2)
-    fresh = write_acl(loaded.deployment, out, user, password)
-    console.print(f"wrote {out / 'passwd'} and {out / 'acl'}")
+    try:
+        fresh = write_acl(loaded.deployment, out, user, password, owner=owner or default_owner())
+    except AclError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    console.print(f"wrote {out / 'passwd'}, {out / 'hub-passwd'} and {out / 'acl'}")
     if fresh:
         console.print(f"{len(fresh)} new device(s); their passwords are in {out / 'new-credentials.txt'}")
 
@@ -45,11 +58,14 @@ def acl(
 @app.command("run")
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")],
-    client_id: Annotated[str, typer.Option(help="MQTT client id; unique per worker")] = "offsite-iot",
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id, unique per worker; default: broker.client_id")
+    ] = None,
 ) -> None:
     """Take sensor messages from the broker into the database until interrupted.
 
-    Start several with different client ids and `iot.share_group` set to split the load.
+    Start several with `iot.share_group` set to split the load: each adds its host name to
+    `broker.client_id`; on one host give each its own --client-id.
     """
     from hub.cli import load_or_exit, settings_or_exit
     from hub.counters import CounterSink
@@ -63,20 +79,20 @@ def run(
         url.hostname or "127.0.0.1", url.port or 1883, settings.mqtt_username, settings.mqtt_password
     )
     hub = Hub.start(loaded, settings)
-    ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=client_id, pipeline=hub.pipeline)
+    ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=client_id or "", pipeline=hub.pipeline)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest.start()
-    console.print(f"iot ingest {client_id} on {url.hostname}:{url.port or 1883}")
+    console.print(f"iot ingest {ingest.client_id} on {url.hostname}:{url.port or 1883}")
     counters = CounterSink("sensors")  # for /metrics, every 10 s and once more at the end
     try:
         while not stop.wait(10):
             s = ingest.stats
             console.print(f"messages {s.messages} readings {s.stored} refused {s.refused} events {s.events}")
-            counters.report(hub.db, s.counts(client_id))
+            counters.report(hub.db, s.counts(ingest.client_id))
     except KeyboardInterrupt:
         pass
     finally:
         ingest.stop()
-        counters.report(hub.db, ingest.stats.counts(client_id))
+        counters.report(hub.db, ingest.stats.counts(ingest.client_id))
         hub.close()

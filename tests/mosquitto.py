@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
+SHIPPED_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto.conf"
 
 
 def free_port() -> int:
@@ -26,6 +29,7 @@ class Broker:
 
     folder: Path
     port: int
+    hub_port: int | None = None  # the hub's own listener, where the shipped configuration has one
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -74,5 +78,32 @@ def start_broker(settings: str = "", *, anonymous: bool = True) -> Broker:
         f"{settings}\n"
     )
     broker = Broker(folder, port)
+    broker.start()
+    return broker
+
+
+def start_shipped_broker(files: Path) -> Broker:
+    """Mosquitto on `deploy/mosquitto.conf` as shipped, reading the files `offsite iot acl` wrote
+    into `files`, and run as in production: as root it drops to user mosquitto (its default).
+
+    Only the ports (free ones on 127.0.0.1) and the folders are changed; device listener first.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="offsite-mqtt-"))
+    data = folder / "data"
+    data.mkdir()
+    if os.geteuid() == 0:  # the broker's user must reach its config and write its data
+        folder.chmod(0o755)
+        account = pwd.getpwnam("mosquitto")
+        os.chown(data, account.pw_uid, account.pw_gid)
+    ports: list[int] = []
+
+    def listener(match: re.Match[str]) -> str:
+        ports.append(free_port())
+        return f"listener {ports[-1]} 127.0.0.1"
+
+    text = re.sub(r"^listener \d+$", listener, SHIPPED_CONF.read_text(), flags=re.MULTILINE)
+    text = text.replace("/mosquitto/config/", f"{files}/").replace("/mosquitto/data/", f"{data}/")
+    (folder / "mosquitto.conf").write_text(text)
+    broker = Broker(folder, ports[0], ports[1] if len(ports) > 1 else None)
     broker.start()
     return broker
