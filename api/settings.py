@@ -7,6 +7,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.throttle import LoginPolicy
+
 
 class ApiSettings(BaseSettings):
     """What a deployment may tune about the API; the defaults suit a small hub."""
@@ -40,6 +42,24 @@ class ApiSettings(BaseSettings):
         default=5.0, gt=0, description="Seconds a stream waits for a notification before looking anyway"
     )
 
+    login_free_failures: int = Field(
+        default=5, ge=1, description="Failed logins of one user name before each further one locks it"
+    )
+    login_free_failures_per_address: int = Field(
+        default=20, ge=1, description="Failed logins from one client address before it is locked likewise"
+    )
+    login_max_lock: float = Field(
+        default=900.0, ge=1, description="Longest lock after failed logins, in seconds (doubling up to it)"
+    )
+
     @property
     def session_lifetime(self) -> timedelta:
         return timedelta(hours=self.session_hours)
+
+    @property
+    def login_policy(self) -> LoginPolicy:
+        return LoginPolicy(
+            free_per_user=self.login_free_failures,
+            free_per_address=self.login_free_failures_per_address,
+            max_delay=self.login_max_lock,
+        )

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from api.auth import AuthError, log_in, revoke_token
+from api.auth import revoke_token
 from api.deps import Caller, Credentials, Db, ServicesDep, Staff, bearer_token
 from api.docs import docs_page
 from api.routers import AUTH_RESPONSES
-from api.schemas import Health, Login, Session
+from api.schemas import Health, Login, Problem, Session
+from api.throttle import Throttled, attempt_login
 
 router = APIRouter(tags=["system"])
 
@@ -65,22 +67,36 @@ def metrics(services: ServicesDep, caller: Staff) -> Response:
     return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": Problem,
+        "description": "Too many failed logins for this user name or client address",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    }
+}
+
+
 @router.post(
     "/auth/login",
     response_model=Session,
-    responses={code: AUTH_RESPONSES[code] for code in (400, 401, 413)},
+    responses={**{code: AUTH_RESPONSES[code] for code in (400, 401, 413)}, **_THROTTLED},
     summary="Log in to the dashboard",
 )
-def login(body: Login, services: ServicesDep) -> Session:
-    """Exchange a username and password for a session token."""
+def login(body: Login, request: Request, services: ServicesDep) -> Session:
+    """Exchange a username and password for a session token. Failed logins are audited and
+    throttled per user name and per client address (429 with `Retry-After`)."""
     now = services.now()
     lifetime = services.settings.session_lifetime
-    try:
-        with services.hub.db.transaction() as conn:
-            token = log_in(conn, body.username, body.password, now, lifetime)
-    except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
-    return Session(token=token, expires_at=now + lifetime)
+    address = request.client.host if request.client else "unknown"
+    policy = services.settings.login_policy
+    with services.hub.db.transaction() as conn:
+        outcome = attempt_login(conn, body.username, body.password, address, now, lifetime, policy)
+    if isinstance(outcome.refusal, Throttled):
+        retry = {"Retry-After": str(outcome.refusal.retry_after)}
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(outcome.refusal), headers=retry)
+    if outcome.token is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(outcome.refusal))
+    return Session(token=outcome.token, expires_at=now + lifetime)
 
 
 @router.post(
