@@ -131,8 +131,9 @@ def test_helpers_name_their_action(db: Database, pipeline: Pipeline, clock: Cloc
     with db.transaction() as conn:
         assert alerts.acknowledge(conn, first, OPERATOR, clock.now).status == "acknowledged"
         assert alerts.close(conn, first, OPERATOR, clock.now).status == "closed"
-    # A second alert from another camera, to be dismissed straight from open.
-    other = take(db, pipeline, event("h2", clock.now, {**HALL, "source": "camera:hall-window-2"}))
+    # A second alert from another camera and its rule, to be dismissed straight from open.
+    queue = {"source": "camera:hall-waiting", "site": "lintong-hall", "rule": "hall-queue"}
+    other = take(db, pipeline, event("h2", clock.now, queue))
     assert other.alert_id is not None
     with db.transaction() as conn:
         assert alerts.dismiss(conn, other.alert_id, OPERATOR, clock.now).status == "dismissed"

@@ -254,9 +254,16 @@ def test_overdue(
 
 def test_overdue_list_is_exactly_the_overdue_clues(db: Database, pipeline: Pipeline, clock: Clock) -> None:
     """Class 1 (gas): claim 30 min, feedback 24 h; class 2 (warm): 4 h, 7 d; class 3 (hall): 1 d, 15 d."""
-    gas_issued = issue(db, pipeline, clock)
-    gas_claimed = issue(db, pipeline, clock, {**GAS, "source": "sensor:coldstore-gas-2"})
-    gas_fed_back = issue(db, pipeline, clock, {**GAS, "source": "sensor:coldstore-gas-3"})
+
+    def gas(minutes_ago: int) -> int:
+        """A gas finding that ended a minute later: the next one, beyond the rule's 5 min cooldown,
+        opens an alert of its own. Every clue is issued now, whenever the finding was."""
+        seen = clock.now - timedelta(minutes=minutes_ago)
+        clue_id = issue(db, pipeline, clock, time=seen)
+        take(db, pipeline, event(f"e{next(_event_ids)}", seen + timedelta(minutes=1), GAS, cleared=True))
+        return clue_id
+
+    gas_issued, gas_claimed, gas_fed_back = gas(20), gas(10), gas(0)
     warm = issue(db, pipeline, clock, WARM)
     hall = issue(db, pipeline, clock, HALL)
     with db.transaction() as conn:
