@@ -353,7 +353,7 @@ MISTAKES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str]] = [
     (
         "rule-on-camera-without-detection",
         add_fall_rule_on_undetected_cam2,
-        "rules[4].camera",
+        "rules[3].camera",
         "camera 'cam2' has no detect section to feed this rule",
         "camera: cam2",
     ),
@@ -545,7 +545,7 @@ def test_independent_reference_errors_are_all_reported() -> None:
     config["rules"].append(dict(config["rules"][2]))
     problems = problems_of(dump(config))
     assert [p.path for p in problems] == [
-        "rules[4].id",
+        "rules[3].id",
         "items[0].department",
         "cameras[1].site",
         "rules[0].zone",
