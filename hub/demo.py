@@ -24,17 +24,13 @@ DEMO_DATABASE = "offsite_demo"
 
 def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
     """Simulated sensors publish over MQTT; the ingest stores readings and runs the sensor rules."""
-    from urllib.parse import urlsplit
-
     from iot.broker import EmbeddedBroker
     from iot.ingest import BrokerAddress, SensorIngest, wait_until
     from iot.simulate import cold_store_half_hour, publish
 
     broker = None
     if settings.mqtt_url:
-        url = urlsplit(settings.mqtt_url)
-        address = BrokerAddress(url.hostname or "127.0.0.1", url.port or 1883,
-                                settings.mqtt_username, settings.mqtt_password)  # fmt: skip
+        address = BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, settings.mqtt_password)
     else:
         broker = EmbeddedBroker()
         broker.start()

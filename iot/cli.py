@@ -7,7 +7,6 @@ import signal
 import threading
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -74,16 +73,14 @@ def run(
 
     loaded = load_or_exit(config)
     settings = settings_or_exit()
-    url = urlsplit(settings.mqtt_url or loaded.deployment.broker.url)
-    broker = BrokerAddress(
-        url.hostname or "127.0.0.1", url.port or 1883, settings.mqtt_username, settings.mqtt_password
-    )
+    url = settings.mqtt_url or loaded.deployment.broker.url
+    broker = BrokerAddress.from_url(url, settings.mqtt_username, settings.mqtt_password)
     hub = Hub.start(loaded, settings)
     ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=client_id or "", pipeline=hub.pipeline)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest.start()
-    console.print(f"iot ingest {ingest.client_id} on {url.hostname}:{url.port or 1883}")
+    console.print(f"iot ingest {ingest.client_id} on {broker.host}:{broker.port}{' (TLS)' * broker.tls}")
     counters = CounterSink("sensors")  # for /metrics, every 10 s and once more at the end
     try:
         while not stop.wait(10):

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -94,6 +95,15 @@ class BrokerAddress:
     username: str | None = None
     password: str | None = None
     mqtt5: bool = True  # False for brokers that speak only 3.1.1 (the demo's embedded one)
+    tls: bool = False  # verified against the system's CAs, or the file SSL_CERT_FILE names
+
+    @classmethod
+    def from_url(cls, url: str, username: str | None = None, password: str | None = None) -> BrokerAddress:
+        """``mqtt://HOST[:PORT]`` (default 1883) or ``mqtts://HOST[:PORT]`` (TLS, default 8883)."""
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        port = parts.port or (8883 if tls else 1883)
+        return cls(parts.hostname or "127.0.0.1", port, username, password, tls=tls)
 
 
 def _now() -> datetime:
@@ -140,6 +150,8 @@ class SensorIngest:
         )
         if self.broker.username:
             self._client.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            self._client.tls_set()  # the system's trust store; paho checks the host name too
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message

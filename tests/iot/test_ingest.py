@@ -324,3 +324,51 @@ def test_iot_queue_bounds_the_messages_a_worker_holds(db: Database, broker: Brok
     finally:
         ingest.stop()
     assert 0 < max(held) <= 10, held
+
+
+def make_certificates(folder: Path) -> Path:
+    """A throw-away CA and a server certificate for 127.0.0.1, made with the openssl command."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=offsite test CA",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")  # fmt: skip
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")  # fmt: skip
+    return folder / "ca.pem"
+
+
+def test_an_mqtts_url_connects_with_verified_tls(
+    deployment: Deployment, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = make_certificates(tmp_path)
+    broker = start_broker(f"certfile {tmp_path / 'server.pem'}\nkeyfile {tmp_path / 'server.key'}\n")
+    try:
+        untrusted = SensorIngest(deployment, db, BrokerAddress.from_url(f"mqtts://127.0.0.1:{broker.port}"))
+        untrusted.start(wait=0)
+        try:
+            assert not untrusted.wait_connected(2), (
+                "connected to a broker whose certificate nobody vouches for"
+            )
+        finally:
+            untrusted.stop()
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # what an administrator sets for a private CA
+        address = BrokerAddress.from_url(f"mqtts://127.0.0.1:{broker.port}")
+        assert address.tls and BrokerAddress.from_url("mqtts://broker").port == 8883
+        ingest = SensorIngest(deployment, db, address, client_id="tls")
+        ingest.start()
+        try:
+            assert ingest.wait_connected(10)
+            command = ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "--cafile", str(ca),
+                       "-q", "1", "-t", TEMP_TOPIC]  # fmt: skip
+            subprocess.run([*command, "-m", json.dumps(reading(0))], check=True, timeout=10)
+            assert wait_until(lambda: row_count(db, "readings") == 1, 10), ingest.stats
+        finally:
+            ingest.stop()
+    finally:
+        broker.remove()
