@@ -18,7 +18,7 @@ from hub.config.domain import (
     SupervisionItem,
     default_deadlines,
 )
-from hub.config.rules import Rule
+from hub.config.rules import External, Rule, watched_source
 from hub.config.types import Model, RiskClass, Seconds
 from hub.config.vision import Vision
 
@@ -199,3 +199,39 @@ class Deployment(Model):
         found = {f"camera:{c.id}": c.object for c in self.cameras if c.object}
         found |= {f"sensor:{s.id}": s.object for s in self.sensors if s.object}
         return {k: v for k, v in found.items() if v}
+
+    @cached_property
+    def source_site(self) -> dict[str, str]:
+        """Device source (``camera:ID``, ``sensor:ID``, ``gateway:ID``) -> the site it stands in."""
+        placed: list[tuple[str, Camera | Sensor | Gateway]] = [("camera", c) for c in self.cameras]
+        placed += [("sensor", s) for s in self.sensors] + [("gateway", g) for g in self.gateways]
+        return {f"{kind}:{device.id}": device.site for kind, device in placed}
+
+    @cached_property
+    def rule_source(self) -> dict[str, str | None]:
+        """Rule id -> the one source whose findings it raises; None for an `external` rule, whose
+        findings may come from any source of its site."""
+        return {rule.id: watched_source(rule) for rule in self.rules}
+
+    @cached_property
+    def rule_site(self) -> dict[str, str]:
+        """Rule id -> the site its findings belong to (the site of the device it watches)."""
+        found: dict[str, str] = {}
+        for rule in self.rules:
+            source = self.rule_source[rule.id]
+            site = rule.site if isinstance(rule, External) else self.source_site.get(source or "")
+            if site is not None:
+                found[rule.id] = site
+        return found
+
+    @cached_property
+    def site_objects(self) -> dict[str, frozenset[str]]:
+        """Site id -> the supervised objects that may be named in its findings: the one operating
+        it, and those its devices and rules watch."""
+        found: dict[str, set[str]] = {s.id: {s.object} if s.object else set() for s in self.sites}
+        for source, code in self.device_object.items():
+            found.setdefault(self.source_site[source], set()).add(code)
+        for rule in self.rules:
+            if rule.object and rule.id in self.rule_site:
+                found.setdefault(self.rule_site[rule.id], set()).add(rule.object)
+        return {site: frozenset(codes) for site, codes in found.items()}

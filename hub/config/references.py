@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from hub.config.rules import CameraRule, Fusion, LineCrossing, Offline, SensorRule, ZoneRule
+from hub.config.rules import CameraRule, External, Fusion, LineCrossing, Offline, SensorRule, ZoneRule
 
 if TYPE_CHECKING:
     from hub.config.deployment import Deployment
@@ -124,6 +124,8 @@ def reference_problems(d: Deployment) -> list[Problem]:
                 )
         if isinstance(rule, SensorRule | Offline):
             out += _ref((*at, "sensor"), rule.sensor, set(sensors), "sensor")
+        if isinstance(rule, External):
+            out += _ref((*at, "site"), rule.site, sites, "site")
         if isinstance(rule, SensorRule) and rule.sensor in sensors:
             out += _ref(
                 (*at, "metric"),

@@ -191,9 +191,12 @@ class Fusion(RuleBase):
 
 
 class External(RuleBase):
-    """Findings raised by another system (an edge box's own logic, a third-party platform)."""
+    """Findings raised by another system (an edge box's own logic, a third-party platform).
+
+    Its findings may come from any source of its site, and from that site only."""
 
     type: Literal["external"]
+    site: Id = Field(description="The site whose findings this rule takes")
 
 
 Rule = Annotated[
@@ -218,3 +221,15 @@ NOT_EVALUATED: dict[str, str] = {
     "fusion": "rule type fusion is not evaluated yet, so this rule would never raise an alert:"
     " remove it until fusion rules are implemented (they come with their own issue)",
 }
+
+
+def watched_source(rule: Rule) -> str | None:
+    """The one source whose findings `rule` raises (``camera:ID``, ``sensor:ID``); None for an
+    external rule, which takes findings from any source of its site."""
+    if isinstance(rule, CameraRule):
+        return f"camera:{rule.camera}"
+    if isinstance(rule, SensorRule):
+        return f"sensor:{rule.sensor}"
+    if isinstance(rule, Offline):
+        return f"camera:{rule.camera}" if rule.camera else f"sensor:{rule.sensor}"
+    return None

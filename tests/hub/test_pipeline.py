@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from hub import clues
 from hub.alerts import get_alert
-from hub.events import EventRejected, Outcome
+from hub.config import Deployment
+from hub.events import EventRejected, ForeignEvent, Outcome
 from hub.pipeline import Pipeline, Taken
 from hub.store.db import Database
 from hub.workflow import CLUES
@@ -214,3 +215,28 @@ def test_auto_close_ends_alerts_without_repeats(db: Database, pipeline: Pipeline
         assert pipeline.close_stale(conn) == [taken.alert_id]
         assert taken.alert_id is not None
         assert get_alert(conn, taken.alert_id).status == "closed"
+
+
+@pytest.mark.parametrize(
+    ("source", "site", "refused"),
+    [
+        ("edge:box-1", "lintong-hall", None),  # the box's own logic
+        ("camera:hall-window-1", "lintong-hall", None),
+        ("sensor:coldstore-gas", "lintong-hall", "sensor:coldstore-gas stands in site lintong-coldstore"),
+        ("camera:unknown", "lintong-hall", "camera:unknown is no device of the deployment"),
+        ("edge:box-1", "lintong-coldstore", "rule 'hall-box' belongs to site lintong-hall"),
+    ],
+)
+def test_an_external_rule_takes_findings_of_its_own_site_only(
+    demo_config: Deployment, clock: Clock, source: str, site: str, refused: str | None
+) -> None:
+    external = {"id": "hall-box", "type": "external", "name": "大厅盒子自带算法", "site": "lintong-hall"}
+    document = demo_config.model_dump()
+    deployment = Deployment.model_validate({**document, "rules": [*document["rules"], external]})
+    check = Pipeline(deployment, "0" * 64).check
+    finding = event("x1", clock.now, {"source": source, "site": site, "rule": "hall-box"})
+    if refused is None:
+        assert check(finding, clock.now).id == "hall-box"
+    else:
+        with pytest.raises(ForeignEvent, match=refused):
+            check(finding, clock.now)
