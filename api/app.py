@@ -19,6 +19,7 @@ from api.listener import Listener
 from api.metrics import ApiMetrics, RequestMetrics
 from api.routers import alerts, clues, config, events, evidence, records, stream, system
 from api.settings import ApiSettings
+from api.web import serve_dashboard
 from hub.runtime import Hub
 
 HubSource = Callable[[], AbstractContextManager[Hub]]
@@ -82,6 +83,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
     install_error_handlers(app)
     for module in (alerts, clues, records, events, evidence, stream, system, config):
         app.include_router(module.router)
+    serve_dashboard(app)
     app.add_middleware(
         BodyLimit, max_body=settings.max_body, max_upload=settings.max_upload, is_upload=_is_upload
     )
