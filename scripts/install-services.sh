@@ -5,6 +5,7 @@
 #   - GStreamer's RTSP server with Python bindings (the camera ingest tests serve clips with it,
 #     run by the system python3, since `gi` does not import inside a virtual environment)
 #   - docker-compose (Debian's 1.29), which checks docker-compose.yml without a Docker engine
+#   - Chromium, which the dashboard's browser tests drive (Playwright, launched by its path)
 #   - TimescaleDB (Apache edition), built from Debian trixie's source package
 #     against PostgreSQL 15 (TimescaleDB is not packaged for bookworm).
 #
@@ -36,6 +37,7 @@ PACKAGES=(
     libgl1
     libglib2.0-0
     docker-compose
+    chromium
 )
 SOURCE_SUITE="trixie"
 DEFAULT_MIRROR="http://deb.debian.org/debian"

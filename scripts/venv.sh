@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 extras="${1:-}"
 log() { printf '[venv] %s\n' "$*"; }
+# The dashboard the API serves at / (web/ built into api/web_dist; see scripts/web.sh).
+scripts/web.sh
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
