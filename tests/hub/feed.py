@@ -12,6 +12,7 @@ from hub.store.db import Database
 HALL = {"source": "camera:hall-window-1", "site": "lintong-hall", "rule": "window-absence"}
 GAS = {"source": "sensor:coldstore-gas", "site": "lintong-coldstore", "rule": "coldstore-gas-high"}
 WARM = {"source": "sensor:coldstore-temp", "site": "lintong-coldstore", "rule": "coldstore-too-warm"}
+QUEUE = {"source": "camera:hall-waiting", "site": "lintong-hall", "rule": "hall-queue"}
 
 
 def event(id: str, at: datetime, base: dict[str, str], **extra: Any) -> Event:

@@ -15,7 +15,7 @@ from hub.records import Alert, AlertStatus
 from hub.store.db import Database
 from hub.workflow import ALERTS, IllegalTransition, RecordNotFound
 from tests.conftest import Clock
-from tests.hub.feed import HALL, count, event, take
+from tests.hub.feed import HALL, QUEUE, count, event, take
 
 OPERATOR = "operator:duty-1"
 # The actions that bring a freshly opened alert into each state.
@@ -132,8 +132,7 @@ def test_helpers_name_their_action(db: Database, pipeline: Pipeline, clock: Cloc
         assert alerts.acknowledge(conn, first, OPERATOR, clock.now).status == "acknowledged"
         assert alerts.close(conn, first, OPERATOR, clock.now).status == "closed"
     # A second alert from another camera and its rule, to be dismissed straight from open.
-    queue = {"source": "camera:hall-waiting", "site": "lintong-hall", "rule": "hall-queue"}
-    other = take(db, pipeline, event("h2", clock.now, queue))
+    other = take(db, pipeline, event("h2", clock.now, QUEUE))
     assert other.alert_id is not None
     with db.transaction() as conn:
         assert alerts.dismiss(conn, other.alert_id, OPERATOR, clock.now).status == "dismissed"

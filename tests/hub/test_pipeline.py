@@ -16,7 +16,7 @@ from hub.pipeline import Pipeline, Taken
 from hub.store.db import Database
 from hub.workflow import CLUES
 from tests.conftest import Clock
-from tests.hub.feed import GAS, HALL, WARM, count, event, take
+from tests.hub.feed import GAS, HALL, QUEUE, WARM, count, event, take
 
 
 def test_same_event_twice_changes_nothing(db: Database, pipeline: Pipeline, clock: Clock) -> None:
@@ -135,8 +135,7 @@ def test_inspection_without_problem_is_recorded_without_alert(
 
 
 def test_rule_without_item_raises_alert_only(db: Database, pipeline: Pipeline, clock: Clock) -> None:
-    source = {"source": "camera:hall-waiting", "site": "lintong-hall", "rule": "hall-queue"}
-    taken = take(db, pipeline, event("q1", clock.now, source))
+    taken = take(db, pipeline, event("q1", clock.now, QUEUE))
     assert taken == Taken(Outcome.OPENED, alert_id=taken.alert_id)
     assert count(db, "supervision_actions") == 0 and count(db, "risk_clues") == 0
 
@@ -205,8 +204,7 @@ def test_concurrent_repeats_make_one_alert(db: Database, pipeline: Pipeline, clo
 
 
 def test_auto_close_ends_alerts_without_repeats(db: Database, pipeline: Pipeline, clock: Clock) -> None:
-    source = {"source": "camera:hall-waiting", "site": "lintong-hall", "rule": "hall-queue"}
-    taken = take(db, pipeline, event("q1", clock.now, source))
+    taken = take(db, pipeline, event("q1", clock.now, QUEUE))
     clock.advance(minutes=9)
     with db.transaction() as conn:
         assert pipeline.close_stale(conn) == []
