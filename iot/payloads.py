@@ -67,16 +67,15 @@ def _template_regex(template: str) -> re.Pattern[str]:
 
 def name_problem(name: str) -> str | None:
     """Why a sensor id or metric name from a device cannot be stored, or None when it can."""
+    # isprintable() refuses NUL and lone surrogates too, in C: the common case costs one call.
+    if 0 < len(name) <= MAX_NAME and name.isprintable():
+        return None
     if not name:
         return "is empty"
     if len(name) > MAX_NAME:
         return f"is longer than {MAX_NAME} characters"
-    problem = text_problem(name)  # NUL, lone surrogates: what PostgreSQL cannot hold at all
-    if problem is not None:
-        return problem
-    if not name.isprintable():  # what a report should not show: control, format, odd spaces
-        return "has a character that is not printable (control, format or separator)"
-    return None
+    # Say which: NUL and lone surrogates PostgreSQL cannot hold; the rest a report should not show.
+    return text_problem(name) or "has a character that is not printable (control, format or separator)"
 
 
 def subscription(template: str) -> str:
@@ -198,15 +197,15 @@ class Decoder:
                 )
                 return
             body = {next(iter(sensor.metrics)): body}
-        metrics = [key for key in body if key not in _TS_KEYS]
-        if not metrics:
-            out.refusals.append(Refusal("nothing to store: an object with no metric", sensor_id))
-            return
         stamp = _time(body, arrival)
         if isinstance(stamp, str):
             out.refusals.append(Refusal(stamp, sensor_id))
             return
-        out.readings += _readings(sensor, sensor_id, {m: body[m] for m in metrics}, stamp, out.refusals)
+        refused = len(out.refusals)
+        readings = _readings(sensor, sensor_id, body, stamp, out.refusals)
+        if not readings and len(out.refusals) == refused:
+            out.refusals.append(Refusal("nothing to store: an object with no metric", sensor_id))
+        out.readings += readings
 
 
 def _readings(
@@ -215,6 +214,8 @@ def _readings(
     """The readings of one object's metrics; a refusal for each metric name or value that is bad."""
     readings = []
     for metric, raw in values.items():
+        if metric in _TS_KEYS:
+            continue
         problem = name_problem(metric)
         value = _value(sensor, metric, raw) if problem is None else ""
         if problem is not None:
@@ -237,7 +238,7 @@ class _Arrival:
 
 def _time(body: dict[str, Any], arrival: _Arrival) -> datetime | str:
     """The reading time an object gives (its arrival when it gives none), or why it has none."""
-    key = next((k for k in _TS_KEYS if k in body and body[k] is not None), None)
+    key = "ts" if body.get("ts") is not None else next((k for k in _TS_KEYS if body.get(k) is not None), None)
     if key is None:
         if arrival.retained:
             return "retained message without 'ts': the broker replays it, its time is unknown"
