@@ -53,7 +53,7 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def test_an_operator_signs_in_watches_the_wall_live_acknowledges_and_signs_out(hub: Api, page: Page) -> None:
+def test_an_operator_signs_in_watches_the_wall_live_acts_and_signs_out(hub: Api, page: Page) -> None:
     earlier = hub.raise_finding(GAS, evidence=[])["alert_id"]
     page.goto(hub.url)
     expect(page).to_have_url(f"{hub.url}/login?next=/")
@@ -74,6 +74,17 @@ def test_an_operator_signs_in_watches_the_wall_live_acknowledges_and_signs_out(h
     row.locator(".do-acknowledge").click()
     expect(row.locator(".alert-status")).to_have_text("已确认")
     assert hub.call("operator", "GET", f"/alerts/{fresh}").json()["status"] == "acknowledged"
+
+    gas = page.locator(f".alert-{earlier}")
+    gas.locator(".do-dismiss").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="确定").click()
+    expect(dialog).to_contain_text("原因不能为空")  # a dismissal needs its reason
+    dialog.locator("input").fill("探头受潮，现场核实无泄漏")
+    dialog.get_by_role("button", name="确定").click()
+    expect(gas.locator(".alert-status")).to_have_text("误报")
+    trail = hub.call("operator", "GET", f"/alerts/{earlier}").json()["trail"]
+    assert (trail[-1]["action"], trail[-1]["note"]) == ("dismiss", "探头受潮，现场核实无泄漏")
 
     page.reload()
     expect(page).to_have_url(f"{hub.url}/")
