@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -16,6 +17,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hub.config import Deployment
+from hub.config.deployment import Broker as BrokerSettings
 from hub.counters import CounterSink, ingest_totals
 from hub.pipeline import Pipeline
 from hub.store.db import Database, open_database
@@ -372,3 +374,16 @@ def test_an_mqtts_url_connects_with_verified_tls(
             ingest.stop()
     finally:
         broker.remove()
+
+
+def test_the_client_id_comes_from_the_configuration(db: Database) -> None:
+    """`broker.client_id` is the ingest's id; in a share group each worker adds its host name, and
+    `offsite iot run --client-id` (the constructor's argument) overrides both."""
+    alone = iot_config()
+    shared = iot_config(share_group="ingest")
+    address = BrokerAddress(port=1)  # never connected: only the ids are looked at
+    assert SensorIngest(alone, db, address).client_id == alone.broker.client_id == "offsite-iot"
+    assert SensorIngest(shared, db, address).client_id == f"offsite-iot-{socket.gethostname()}"
+    assert SensorIngest(shared, db, address, client_id="worker-2").client_id == "worker-2"
+    with pytest.raises(ValueError, match="begins like a device's user name"):
+        BrokerSettings.model_validate({"client_id": "sensor-coldstore-temp"})
