@@ -3,7 +3,10 @@ import { defineConfig } from "vite";
 
 // The build lands inside the Python package, so that `pip install` carries it and the API
 // serves it at / from the same origin. `npm run dev` proxies the API from a hub on port 8000.
-const API = ["/alerts", "/auth", "/clues", "/records", "/events", "/evidence", "/stream", "/config", "/health"];
+const API = [
+  "/alerts", "/auth", "/clues", "/records", "/events", "/evidence", "/stream", "/config",
+  "/healthz", "/metrics", "/docs", "/openapi.json",
+];
 
 export default defineConfig({
   plugins: [vue()],
