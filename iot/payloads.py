@@ -217,10 +217,11 @@ def _readings(
         if metric in _TS_KEYS:
             continue
         problem = name_problem(metric)
-        value = _value(sensor, metric, raw) if problem is None else ""
-        if problem is not None:
+        if problem is not None:  # quoted with repr: the reason itself must be storable
             refusals.append(Refusal(f"{sensor_id}: metric {metric[:MAX_NAME]!r} {problem}", sensor_id))
-        elif isinstance(value, str):
+            continue
+        value = _value(sensor, metric, raw)
+        if isinstance(value, str):
             refusals.append(Refusal(f"{sensor_id}.{metric}: {value}", sensor_id))
         else:
             readings.append(Reading(sensor_id, metric, stamp, value))
