@@ -65,6 +65,16 @@ _WORDS: dict[Language, dict[str, str]] = {
     },
 }  # fmt: skip
 _UNITS = {"degC": "℃", "degF": "℉"}
+# What a sensor is (`Sensor.kind`), named before it where its kind is news: a device gone silent.
+_KINDS: dict[Language, dict[str, str]] = {
+    "zh": {
+        "temperature": "温度传感器", "humidity": "湿度传感器", "gas": "可燃气体探测器", "smoke": "烟感探测器",
+        "water": "水浸传感器", "noise": "噪声监测仪", "emission": "排放监测仪", "door": "门磁",
+        "power": "电力监测仪", "other": "传感器",
+    },
+    "en": {kind: f"{kind} sensor" for kind in ("temperature", "humidity", "gas", "smoke", "water", "noise",
+                                               "emission", "door", "power")} | {"other": "sensor"},
+}  # fmt: skip
 
 
 def duration(seconds: float, language: Language = "zh") -> str:
@@ -141,7 +151,8 @@ def _facts(payload: Mapping[str, object], rule: Rule, deployment: Deployment) ->
     facts.update(_companions(payload, words))
     sensor = sensors.get(getattr(rule, "sensor", None) or "")
     if sensor is not None:
-        facts["sensor"] = facts["device"] = sensor.name
+        facts["sensor"] = sensor.name
+        facts["device"] = f"{_KINDS[language][sensor.kind]} {sensor.name}"
         facts.update(_reading(payload, rule, sensor.metrics, words, language))
     return facts
 

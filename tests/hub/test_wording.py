@@ -65,10 +65,20 @@ WARM_FACTS = {"type": "threshold", "metric": "temperature", "value": -15.2345, "
             "1号冷库温度 -15.2℃，高于 -18℃ 持续 10 分钟",
             "1号冷库温度 -15.2℃, above -18℃ for 10 min",
         ),
+        (
+            {
+                "source": "sensor:coldstore-temp",
+                "site": "lintong-coldstore",
+                "rule": "coldstore-temp-offline",
+            },
+            {"payload": {"after": 300.0}},
+            "温度传感器 1号冷库温度 离线超过 5 分钟",
+            "temperature sensor 1号冷库温度 silent for more than 5 min",
+        ),
         (GAS, {"title": "燃气报警（网关上报）"}, "燃气报警（网关上报）", "燃气报警（网关上报）"),
         (GAS, {"payload": {"type": "threshold"}}, "可燃气体浓度超过20%LEL", "可燃气体浓度超过20%LEL"),
     ],
-    ids=["absence", "threshold", "own-title", "no-facts"],
+    ids=["absence", "threshold", "sensor-offline", "own-title", "no-facts"],
 )
 def test_titles_come_from_the_rule_types_template(
     demo_config: Deployment, base: dict[str, str], extra: dict[str, Any], zh: str, en: str
