@@ -108,6 +108,18 @@ def serve(
     with hub.db.transaction() as conn:
         for who, (role, department, site) in callers.items():
             tokens[who] = create_token(conn, who, role, datetime.now(UTC), department=department, site=site)
+    try:
+        with running(hub) as url:
+            yield Api(url, hub, tokens)
+    finally:
+        hub.close()
+        server.drop_database(dsn)
+
+
+@contextmanager
+def running(hub: Hub) -> Iterator[str]:
+    """An API application on `hub` served by uvicorn on a free port; its URL while it runs. Two of
+    them on one hub share nothing in memory, as two API processes would."""
     app = create_app(lambda: nullcontext(hub), LIMITS)
     sock = _free_socket()
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
@@ -120,20 +132,18 @@ def serve(
         time.sleep(0.02)
     host, port = sock.getsockname()
     try:
-        yield Api(f"http://{host}:{port}", hub, tokens)
+        yield f"http://{host}:{port}"
     finally:
         userver.should_exit = True
         thread.join(timeout=10)
         sock.close()
-        hub.close()
-        server.drop_database(dsn)
 
 
 @pytest.fixture(scope="module")
 def api(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One API per test module and server kind; tests make records of their own through it."""
-    with serve(server, tmp_path_factory.mktemp("api")) as running:
-        yield running
+    with serve(server, tmp_path_factory.mktemp("api")) as started:
+        yield started
 
 
 @pytest.fixture

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from api.auth import create_user
 from hub import audit
-from tests.api.conftest import LIMITS, Api, _free_socket
+from tests.api.conftest import Api, running
 from tests.conftest import Clock
 
 PASSWORD = "correct horse battery"
@@ -94,29 +89,8 @@ def test_failures_are_audited_in_the_chain(api: Api, clock: Clock, user: str) ->
     assert report.intact and report.entries == before + 3
 
 
-@contextmanager
-def _second_process(api: Api) -> Iterator[str]:
-    """Another API application on the same database: it shares nothing in memory with the first."""
-    app = create_app(lambda: nullcontext(api.hub), LIMITS)
-    sock = _free_socket()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the second API did not start"
-        time.sleep(0.02)
-    host, port = sock.getsockname()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_every_api_process_counts_the_same_failures(api: Api, clock: Clock, user: str) -> None:
-    with _second_process(api) as other:
+    with running(api.hub) as other:
         for n in range(FREE_PER_USER + 1):
             assert _login(api.url if n % 2 else other, user, "guess").status_code == 401
         assert _login(other, user, PASSWORD).status_code == 429
