@@ -68,3 +68,13 @@ def export_actions(conn: Connection, where: ActionFilter) -> Iterator[Supervisio
             f"SELECT {COLUMNS} FROM supervision_actions WHERE {condition} ORDER BY inspected_at, id", params
         )
         yield from cur
+
+
+def actions_of_alert(conn: Connection, alert_id: int) -> list[SupervisionAction]:
+    """The records of an alert's findings, oldest first."""
+    with conn.cursor(row_factory=args_row(SupervisionAction)) as cur:
+        cur.execute(
+            f"SELECT {COLUMNS} FROM supervision_actions WHERE alert_id = %s ORDER BY inspected_at, id",
+            (alert_id,),
+        )
+        return cur.fetchall()

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from api.auth import Role
 from hub.config.loader import format_loc
 from hub.events import Event, Outcome, Sha256
 from hub.records import AlertStatus, ClueStatus, Verdict
@@ -98,6 +99,11 @@ class AlertDetail(AlertPublic):
     last_event: str
     evidence_links: list[str] = Field(description="Where to download each evidence file")
     trail: list[TransitionPublic]
+    records: list[RecordPublic] = Field(
+        description="Supervision-action records of its findings, oldest first; empty for a department"
+        " (records are the duty platform's)"
+    )
+    clues: list[CluePublic] = Field(description="Risk clues it produced (a department: only its own)")
 
 
 class AlertPage(BaseModel):
@@ -206,6 +212,43 @@ class Login(Body):
 class Session(BaseModel):
     token: str
     expires_at: datetime
+
+
+class CurvePoint(Public):
+    """One bucket of a sensor curve."""
+
+    time: datetime = Field(description="Start of the bucket")
+    mean: float
+    min: float
+    max: float
+
+
+class AlertCurve(BaseModel):
+    """A sensor metric around an alert, with the limits of the rule that raised it."""
+
+    alert_id: int
+    sensor: str
+    sensor_name: str
+    metric: str
+    unit: str | None
+    above: float | None = Field(description="The rule's upper limit, if it has one")
+    below: float | None = Field(description="The rule's lower limit, if it has one")
+    start: datetime
+    end: datetime
+    resolution: Literal["1m", "1h"] = Field(description="Bucket length")
+    points: list[CurvePoint]
+
+
+class Me(BaseModel):
+    """The caller behind a token, for an interface to show only what the role may do."""
+
+    name: str = Field(description="The login's user name, or the token's name")
+    role: Role
+    department: str | None = Field(description="Set for a department: the only one it sees")
+    site: str | None = Field(description="Set for an edge box: the site it speaks for")
+    session: bool = Field(description="A dashboard login's session (revoked by /auth/logout)")
+    expires_at: datetime | None
+    timezone: str = Field(description="The deployment's IANA time zone, for showing times")
 
 
 class Health(BaseModel):

@@ -143,3 +143,14 @@ def reopen(conn: Connection, clue_id: int, actor: str, at: datetime, note: str) 
     """The feedback is not accepted: the clue goes back to the department to be handled again."""
     sets: dict[str, Any] = {"fed_back_at": None, "verdict": None, "feedback": None, "feedback_evidence": []}
     return _move(conn, clue_id, "reopen", actor, at, None, note, sets=sets)
+
+
+def clues_of_alert(conn: Connection, alert_id: int, department: str | None = None) -> list[RiskClue]:
+    """The clues an alert produced, oldest first; with `department`, only that department's."""
+    with conn.cursor(row_factory=args_row(RiskClue)) as cur:
+        cur.execute(
+            f"SELECT {_COLUMNS} FROM risk_clues WHERE alert_id = %s"
+            " AND (%s::text IS NULL OR department = %s) ORDER BY issued_at, id",
+            (alert_id, department, department),
+        )
+        return cur.fetchall()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.actions import actions_of_alert
 from api.auth import Principal
 from api.deps import Db, Reader, ServicesDep, Staff
 from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
@@ -24,6 +26,7 @@ from api.schemas import (
     next_cursor,
 )
 from hub import alerts
+from hub.clues import clues_of_alert
 from hub.config.types import Severity
 from hub.records import AlertStatus
 from hub.store.db import Connection
@@ -56,16 +59,25 @@ async def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=NOT_FOUND, summary="One alert")
-async def get_alert(alert_id: RecordId, db: Db, caller: Reader) -> AlertDetail:
-    """The alert with links to its evidence and its whole trail."""
-    return await db.run(_detail, alert_id, caller.department)
+async def get_alert(alert_id: RecordId, db: Db, caller: Reader, services: ServicesDep) -> AlertDetail:
+    """The alert with links to its evidence, its whole trail, its records and its clues."""
+    return await db.run(_detail, alert_id, caller.department, services.now())
 
 
-def _detail(conn: Connection, alert_id: int, department: str | None) -> AlertDetail:
+def _detail(conn: Connection, alert_id: int, department: str | None, now: datetime) -> AlertDetail:
     alert = alerts.get_alert(conn, alert_id, department)
     trail = [TransitionPublic.model_validate(t) for t in ALERTS.history(conn, alert_id)]
+    actions = [] if department is not None else actions_of_alert(conn, alert_id)
     return AlertDetail.model_validate(
-        {**alert.__dict__, "evidence_links": evidence_links(alert.evidence), "trail": trail}
+        {
+            **alert.__dict__,
+            "evidence_links": evidence_links(alert.evidence),
+            "trail": trail,
+            "records": [{**a.__dict__, "record_id": str(a.record_id)} for a in actions],
+            "clues": [
+                {**c.__dict__, "overdue": c.overdue(now)} for c in clues_of_alert(conn, alert_id, department)
+            ],
+        }
     )
 
 
