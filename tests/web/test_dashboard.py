@@ -3,54 +3,20 @@ PostgreSQL 15 + TimescaleDB, and the serving of the built files beside the API's
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
-import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from api.auth import create_user
-from api.web import DIST, NOT_BUILT, Dashboard, serve_dashboard
-from tests.api.conftest import Api, serve
-from tests.conftest import Server
+from api.web import NOT_BUILT, Dashboard, serve_dashboard
+from tests.api.conftest import Api
 from tests.hub.feed import GAS, HALL
-
-CHROMIUM = Path("/usr/bin/chromium")
-OPERATOR = ("duty", "correct horse battery staple")
-
-
-@pytest.fixture(scope="module")
-def hub(timescaledb_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The API serving the built dashboard, with an operator's dashboard login."""
-    if not (DIST / "index.html").is_file():
-        pytest.fail("the dashboard is not built: run scripts/web.sh")
-    with serve(timescaledb_server, tmp_path_factory.mktemp("web")) as api:
-        with api.hub.db.transaction() as conn:
-            create_user(conn, *OPERATOR, "operator", datetime.now(UTC))
-        yield api
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.is_file():  # a failure, not a skip: scripts/install-services.sh installs it
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="zh-CN")
-    yield context.new_page()
-    context.close()
+from tests.web.conftest import OPERATOR
 
 
 def test_an_operator_signs_in_watches_the_wall_live_acts_and_signs_out(hub: Api, page: Page) -> None:

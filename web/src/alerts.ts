@@ -1,5 +1,6 @@
 // What the wall shows of alerts: labels, colours, the actions each state allows, and merging.
 import type { Alert, AlertAction, AlertStatus, Severity } from "./api";
+import { session } from "./session";
 
 export const SEVERITY: Record<Severity, { label: string; tag: "danger" | "warning" | "primary" | "info" }> = {
   critical: { label: "紧急", tag: "danger" },
@@ -32,6 +33,7 @@ export function byNewest(a: Alert, b: Alert): number {
   return Date.parse(b.first_seen) - Date.parse(a.first_seen) || b.id - a.id;
 }
 
-export function when(iso: string): string {
-  return new Date(iso).toLocaleString("zh-CN", { hour12: false });
+/** A moment as the deployment's clock shows it (its time zone, not the browser's). */
+export function when(iso: string, timeZone: string = session.timezone): string {
+  return new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone });
 }

@@ -32,6 +32,111 @@ export interface Session {
   expires_at: string;
 }
 
+export type Role = "admin" | "operator" | "department" | "edge";
+
+/** Me in api/schemas.py: GET /auth/me. */
+export interface Me {
+  name: string;
+  role: Role;
+  department: string | null;
+  site: string | null;
+  session: boolean;
+  expires_at: string | null;
+  timezone: string;
+}
+
+export interface Transition {
+  at: string;
+  actor: string;
+  action: string;
+  from_status: string | null;
+  to_status: string;
+  note: string;
+}
+
+export type ClueStatus = "issued" | "claimed" | "handled" | "fed_back" | "closed";
+export type Verdict = "confirmed" | "false_alarm";
+
+/** CluePublic in api/schemas.py. */
+export interface Clue {
+  id: number;
+  alert_id: number | null;
+  department: string;
+  site: string;
+  rule: string;
+  item_code: string;
+  object_code: string | null;
+  title: string;
+  risk_class: number;
+  status: ClueStatus;
+  issued_at: string;
+  claim_deadline: string;
+  feedback_deadline: string;
+  claimed_at: string | null;
+  fed_back_at: string | null;
+  closed_at: string | null;
+  verdict: Verdict | null;
+  feedback: string | null;
+  overdue: "claim" | "feedback" | null;
+}
+
+export interface ClueDetail extends Clue {
+  evidence: string[];
+  feedback_evidence: string[];
+  evidence_links: string[];
+  allowed: string[];
+  trail: Transition[];
+}
+
+export interface CluePage {
+  items: Clue[];
+  next_cursor: string | null;
+}
+
+/** RecordPublic in api/schemas.py (the fields the dashboard shows). */
+export interface SupervisionRecord {
+  id: number;
+  record_id: string;
+  item_code: string;
+  item_name: string;
+  department_name: string;
+  object_name: string | null;
+  object_code: string | null;
+  area_code: string;
+  method: string;
+  result: "problem_found" | "no_problem";
+  inspected_at: string;
+}
+
+export interface AlertDetail extends Alert {
+  evidence_links: string[];
+  trail: Transition[];
+  records: SupervisionRecord[];
+  clues: Clue[];
+}
+
+export interface CurvePoint {
+  time: string;
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/** AlertCurve in api/schemas.py: GET /alerts/{id}/curve. */
+export interface AlertCurve {
+  alert_id: number;
+  sensor: string;
+  sensor_name: string;
+  metric: string;
+  unit: string | null;
+  above: number | null;
+  below: number | null;
+  start: string;
+  end: string;
+  resolution: "1m" | "1h";
+  points: CurvePoint[];
+}
+
 /** A refusal of the API, with the problem's `detail` as message. */
 export class ApiError extends Error {
   constructor(
@@ -46,10 +151,12 @@ export function authHeaders(): Record<string, string> {
   return session.token ? { Authorization: `Bearer ${session.token}` } : {};
 }
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = authHeaders();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+async function call<T>(method: string, path: string, body?: unknown, token?: string): Promise<T> {
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : authHeaders();
+  const form = body instanceof FormData; // multipart: the browser writes the boundary itself
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
+  const sent = body === undefined ? undefined : form ? body : JSON.stringify(body);
+  const response = await fetch(path, { method, headers, body: sent });
   if (response.status === 401 && session.token) session.clear(); // expired or revoked elsewhere
   if (!response.ok) throw new ApiError(response.status, await problem(response));
   return (response.status === 204 ? undefined : await response.json()) as T;
@@ -73,4 +180,30 @@ export const api = {
     return call<AlertPage>("GET", `/alerts?${query}`);
   },
   act: (id: number, action: AlertAction, note = "") => call<Alert>("POST", `/alerts/${id}/${action}`, { note }),
+  /** Who a token stands for; `token` before the session holds it (right after sign-in). */
+  me: (token?: string) => call<Me>("GET", "/auth/me", undefined, token),
+  alert: (id: number) => call<AlertDetail>("GET", `/alerts/${id}`),
+  curve: (id: number) => call<AlertCurve>("GET", `/alerts/${id}/curve`),
+  clues: (cursor: string | null, limit = 100) => {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (cursor) query.set("cursor", cursor);
+    return call<CluePage>("GET", `/clues?${query}`);
+  },
+  clue: (id: number) => call<ClueDetail>("GET", `/clues/${id}`),
+  claim: (id: number) => call<ClueDetail>("POST", `/clues/${id}/claim`),
+  handle: (id: number, note: string) => call<ClueDetail>("POST", `/clues/${id}/handle`, { note }),
+  feedBack: (id: number, verdict: Verdict, text: string, files: File[]) => {
+    const form = new FormData();
+    form.set("verdict", verdict);
+    form.set("text", text);
+    for (const file of files) form.append("files", file, file.name);
+    return call<ClueDetail>("POST", `/clues/${id}/feedback`, form);
+  },
+  /** An evidence file as an object URL (the token travels in a header, so no plain <img src>). */
+  evidence: async (link: string) => {
+    const response = await fetch(link, { headers: authHeaders() });
+    if (!response.ok) throw new ApiError(response.status, await problem(response));
+    const blob = await response.blob();
+    return { url: URL.createObjectURL(blob), type: blob.type };
+  },
 };

@@ -1,24 +1,51 @@
-// Client routes. None may share a first path segment with an API route (/alerts, /auth, ...):
-// a reload of a client route reaches the hub, which answers index.html only for paths it does
-// not serve itself.
+// Client routes. None may share a first path segment with an API route (/alerts, /auth, /clues,
+// ...): a reload of a client route reaches the hub, which answers index.html only for paths it
+// does not serve itself. Each route names the roles it is offered to; the API still decides.
 import { watch } from "vue";
 import { createRouter, createWebHistory } from "vue-router";
+import type { Role } from "./api";
 import AlertWall from "./pages/AlertWall.vue";
 import SignIn from "./pages/SignIn.vue";
-import { session } from "./session";
+import { home, session } from "./session";
+
+declare module "vue-router" {
+  interface RouteMeta {
+    roles?: Role[];
+  }
+}
+
+const EVERYONE: Role[] = ["admin", "operator", "department"];
 
 export const router = createRouter({
   history: createWebHistory(),
   routes: [
-    { path: "/", name: "wall", component: AlertWall, meta: { signedIn: true } },
+    { path: "/", name: "wall", component: AlertWall, meta: { roles: ["admin", "operator"] } },
+    {
+      path: "/alert/:id(\\d+)",
+      name: "alert",
+      component: () => import("./pages/AlertDetail.vue"), // ECharts loads with the detail only
+      props: (route) => ({ id: Number(route.params.id) }),
+      meta: { roles: EVERYONE },
+    },
+    {
+      path: "/board",
+      name: "board",
+      component: () => import("./pages/ClueBoard.vue"),
+      meta: { roles: ["admin", "department"] },
+    },
     { path: "/login", name: "login", component: SignIn },
     { path: "/:rest(.*)*", redirect: "/" },
   ],
 });
 
 router.beforeEach((to) => {
-  if (to.meta.signedIn && !session.token) return { name: "login", query: { next: to.fullPath } };
-  if (to.name === "login" && session.token) return { name: "wall" };
+  const roles = to.meta.roles;
+  if (roles && !session.token) return { name: "login", query: { next: to.fullPath } };
+  if (to.name === "login" && session.token) return home(session.role);
+  if (roles && !roles.includes(session.role as Role)) {
+    const start = home(session.role);
+    return to.path === start ? { name: "login" } : start; // a role with no page here (edge) signs in again
+  }
   return true;
 });
 
@@ -26,6 +53,6 @@ router.beforeEach((to) => {
 watch(
   () => session.token,
   (token) => {
-    if (!token && router.currentRoute.value.meta.signedIn) void router.push({ name: "login" });
+    if (!token && router.currentRoute.value.meta.roles) void router.push({ name: "login" });
   },
 );

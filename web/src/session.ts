@@ -1,5 +1,8 @@
-// The signed-in session: its token survives a reload in localStorage until sign-out or expiry.
+// The signed-in session: its token and who it stands for (GET /auth/me) survive a reload in
+// localStorage until sign-out or expiry. The role only decides what the pages offer: the API
+// checks every call itself.
 import { reactive } from "vue";
+import type { Me, Role } from "./api";
 
 const KEY = "offsite.session";
 
@@ -7,12 +10,15 @@ interface Stored {
   token: string;
   username: string;
   expiresAt: string;
+  role: Role;
+  department: string | null;
+  timezone: string;
 }
 
 function load(): Stored | null {
   try {
     const stored = JSON.parse(localStorage.getItem(KEY) ?? "null") as Stored | null;
-    return stored && new Date(stored.expiresAt) > new Date() ? stored : null;
+    return stored && stored.role && new Date(stored.expiresAt) > new Date() ? stored : null;
   } catch {
     return null;
   }
@@ -23,14 +29,35 @@ const initial = load();
 export const session = reactive({
   token: initial?.token ?? "",
   username: initial?.username ?? "",
-  open(token: string, username: string, expiresAt: string) {
-    localStorage.setItem(KEY, JSON.stringify({ token, username, expiresAt }));
-    this.token = token;
-    this.username = username;
+  role: (initial?.role ?? null) as Role | null,
+  department: initial?.department ?? null,
+  timezone: initial?.timezone ?? "Asia/Shanghai",
+  open(token: string, expiresAt: string, me: Me) {
+    const stored: Stored = {
+      token,
+      username: me.name,
+      expiresAt,
+      role: me.role,
+      department: me.department,
+      timezone: me.timezone,
+    };
+    localStorage.setItem(KEY, JSON.stringify(stored));
+    Object.assign(this, { token, username: me.name, role: me.role, department: me.department, timezone: me.timezone });
   },
   clear() {
     localStorage.removeItem(KEY);
-    this.token = "";
-    this.username = "";
+    Object.assign(this, { token: "", username: "", role: null, department: null });
   },
 });
+
+/** What each role is offered; the API's own checks (api/deps.py) stay the authority. */
+export const may = {
+  watchAlerts: (role: Role | null) => role === "admin" || role === "operator",
+  actOnAlerts: (role: Role | null) => role === "admin" || role === "operator",
+  workClues: (role: Role | null) => role === "admin" || role === "department",
+};
+
+/** Where a role starts after sign-in. */
+export function home(role: Role | null): string {
+  return role === "department" ? "/board" : "/";
+}
