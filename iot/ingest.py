@@ -40,6 +40,7 @@ from hub.config import Deployment
 from hub.events import Event, EventRejected
 from hub.pipeline import Pipeline
 from hub.store.db import Database
+from hub.store.device_health import HealthChange, store_health
 from iot.health import SensorHealth
 from iot.payloads import Decoded, Decoder, Refusal, subscription
 from iot.readings import Reading
@@ -333,12 +334,8 @@ class SensorIngest:
         changes = self.health.changes(now)
         if changes:
             try:
-                with self.db.pool.connection(timeout=5) as conn, conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO device_health (time, kind, device, status)"
-                        " VALUES (%s, 'sensor', %s, %s)",
-                        [(now, sensor, status) for sensor, status in changes],
-                    )
+                with self.db.pool.connection(timeout=5) as conn:
+                    store_health(conn, [HealthChange(now, "sensor", s, status) for s, status in changes])
             except (psycopg.OperationalError, PoolTimeout):
                 self.health.retry(changes)
         watermark = self._watermark
