@@ -7,6 +7,7 @@ WORKDIR /app
 RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*; fi
 COPY pyproject.toml README.md LICENSE ./
+COPY offsite offsite
 COPY hub hub
 COPY ingest ingest
 COPY vision vision

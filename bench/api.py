@@ -180,7 +180,7 @@ def main() -> None:
             console.print(f"{backend.describe()}; seeded in {time.perf_counter() - start:.0f} s")
             port = free_port()
             env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": tmp}
-            command = [sys.executable, "-m", "hub.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
+            command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
             api = ["--api", f"127.0.0.1:{port}", "--api-workers", str(args.workers)]
             proc = subprocess.Popen(
                 [*command, *api, "--upkeep-every", "86400"],

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.streams [--max 16] [--seconds 30] [--model yolo11n|person]
 
-A 1080p 25 fps H.264 clip is made with PyAV: the queue scene of `vision.scenes` (real people
+A 1080p 25 fps H.264 clip is made with PyAV: the queue scene of `offsite.scenes` (real people
 walking in and queueing), looped, scaled to 1920 x 1080, with fresh sensor noise in every frame
 so that P-frames cost what they cost on a camera; libx264 at 4 Mbit/s, a keyframe every 25
 frames and no B-frames, as a camera sends. One GStreamer RTSP server on this box serves it under
@@ -45,8 +45,8 @@ from hub.events import Event, Outcome
 from ingest.frames import Frame, Image
 from ingest.health import StatusChange
 from ingest.sources import open_decoder
+from offsite import scenes
 from tests.rtsp import RtspServer, start_rtsp_server
-from vision import scenes
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
@@ -56,7 +56,7 @@ from vision.service import VisionService
 WIDTH, HEIGHT, FPS = 1920, 1080, 25
 SCALE = WIDTH / scenes.WIDTH
 BIT_RATE = 4_000_000  # a common main-stream setting of 1080p cameras
-NOISE = 7  # grey levels either way, as `vision.scenes` uses
+NOISE = 7  # grey levels either way, as `offsite.scenes` uses
 CONNECT_LIMIT = 20.0  # seconds for every camera to deliver its first frame
 SETTLE = 3.0  # seconds more before measuring
 MIN_FPS, MAX_P95 = 0.9, 2.0  # what a sustained stream needs

@@ -35,7 +35,7 @@ def offsite(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[st
     """Run the command line with a clean OFFSITE_* environment plus `env`."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("OFFSITE_")}
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args],
+        [sys.executable, "-m", "offsite.cli", *args],
         env={**base, "PYTHONPATH": str(REPO), "COLUMNS": "200", "NO_COLOR": "1", **env},
         cwd=cwd,
         capture_output=True,

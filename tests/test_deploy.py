@@ -12,7 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from api.settings import ApiSettings
-from hub.cli import app
+from offsite.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

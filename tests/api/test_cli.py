@@ -21,7 +21,12 @@ DEMO = REPO / "configs" / "demo.yaml"
 
 def _offsite(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "offsite.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -35,7 +40,7 @@ def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
     dsn = server.create_database()
     env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
     port = _free_port()
-    command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -240,7 +240,7 @@ def test_export_writes_the_edited_deployment(api: Api, tmp_path: Path) -> None:
     assert api.call("admin", "POST", "/config/zones", json=_zone(zone_id)).status_code == 201
     env = {**os.environ, "OFFSITE_DATABASE_URL": api.hub.db.dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
     exported = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "config", "export"],
+        [sys.executable, "-m", "offsite.cli", "config", "export"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

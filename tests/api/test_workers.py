@@ -57,7 +57,7 @@ def running(dsn: str, folder: Path, workers: int) -> Iterator[Hub]:
     # stream reader notices within that that it is done, instead of lingering up to 5 s.
     env["OFFSITE_API_STREAM_POLL"] = "0.5"
     port = free_port()
-    command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+    command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(
         [*command, "--api-workers", str(workers)],
         cwd=folder,
@@ -166,7 +166,7 @@ def test_a_port_in_use_is_named(dsn: str, tmp_path: Path, workers: int) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
-        command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
+        command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
         done = subprocess.run(
             [*command, "--api-workers", str(workers)],
             cwd=tmp_path,

@@ -86,7 +86,7 @@ def run_cli(db: Database, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "COLUMNS": "200",
     }
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "audit", "verify"],
+        [sys.executable, "-m", "offsite.cli", "audit", "verify"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -765,7 +765,7 @@ def test_parse_duration_rejects(value: object) -> None:
 
 def check(*files: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "hub.cli", "config", "check", *map(str, files)],
+        [sys.executable, "-m", "offsite.cli", "config", "check", *map(str, files)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -69,7 +69,7 @@ def test_upkeep_applies_retention_rollups_and_auto_close(hub: Hub) -> None:
 def test_offsite_up_runs_until_terminated(server: Server, tmp_path: Path) -> None:
     dsn = server.create_database()
     env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "hub.cli", "up", "-c", str(DEMO), "--upkeep-every", "0.2"]
+    command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(DEMO), "--upkeep-every", "0.2"]
     proc = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

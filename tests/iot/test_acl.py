@@ -33,7 +33,7 @@ def secured() -> Iterator[tuple[Broker, dict[str, str]]]:
     files = Path(tempfile.mkdtemp(prefix="offsite-acl-"))
     files.chmod(0o755)  # as /etc/mosquitto is: the broker's user reaches the files in it
     env = {**os.environ, "OFFSITE_MQTT_USERNAME": "hub", "OFFSITE_MQTT_PASSWORD": HUB_PASSWORD}
-    command = [sys.executable, "-m", "hub.cli", "iot", "acl", "-c", str(REPO / "configs" / "demo.yaml")]
+    command = [sys.executable, "-m", "offsite.cli", "iot", "acl", "-c", str(REPO / "configs" / "demo.yaml")]
     done = subprocess.run([*command, "--out", str(files)], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     credentials = dict(line.split() for line in (files / "new-credentials.txt").read_text().splitlines())
@@ -191,7 +191,7 @@ def test_a_sensor_cannot_take_over_another_clients_session(
 
 def test_an_owner_that_does_not_exist_is_refused_by_name(tmp_path: Path) -> None:
     env = {**os.environ, "OFFSITE_MQTT_PASSWORD": HUB_PASSWORD}
-    command = [sys.executable, "-m", "hub.cli", "iot", "acl", "-c", str(REPO / "configs" / "demo.yaml")]
+    command = [sys.executable, "-m", "offsite.cli", "iot", "acl", "-c", str(REPO / "configs" / "demo.yaml")]
     done = subprocess.run(
         [*command, "--out", str(tmp_path), "--owner", "no-such-user"], env=env, capture_output=True, text=True
     )

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psycopg
 
+from offsite import scenes
 from tests.conftest import REPO, Server
 from tests.rtsp import wait_for
 from tests.vision.conftest import config
-from vision import scenes
 
 
 def test_vision_run_raises_alerts_until_terminated(embedded_server: Server, tmp_path: Path) -> None:
@@ -23,7 +23,7 @@ def test_vision_run_raises_alerts_until_terminated(embedded_server: Server, tmp_
     dsn = embedded_server.create_database()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSITE_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "vision", "run", "-c", "hall.yaml", "--every", "1"],
+        [sys.executable, "-m", "offsite.cli", "vision", "run", "-c", "hall.yaml", "--every", "1"],
         env={**env, "PYTHONPATH": str(REPO), "COLUMNS": "200", "OFFSITE_DATABASE_URL": dsn},
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -60,7 +60,7 @@ def test_vision_run_names_a_missing_model(embedded_server: Server, tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFSITE_")}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "vision", "run", "-c", "hall.yaml"],
+            [sys.executable, "-m", "offsite.cli", "vision", "run", "-c", "hall.yaml"],
             env={**env, "PYTHONPATH": str(REPO), "COLUMNS": "200", "OFFSITE_DATABASE_URL": dsn},
             cwd=tmp_path, capture_output=True, text=True, timeout=120,
         )  # fmt: skip

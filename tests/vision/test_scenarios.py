@@ -22,10 +22,10 @@ from hub.config import LoadedConfig, Settings, parse_config
 from hub.runtime import Hub
 from ingest.frames import Frame
 from ingest.worker import CameraWorker, WorkerSettings
+from offsite import scenes
 from tests.conftest import Server
 from tests.rtsp import start_rtsp_server, wait_for
 from tests.vision.conftest import MODEL, config
-from vision import scenes
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector

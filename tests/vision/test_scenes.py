@@ -14,9 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from vision.detections import Detections, box_iou
-from vision.models import prepare_ultralytics, resolve_model
-from vision.scenes import (
+from offsite.scenes import (
     CROSSING_LINE,
     HEIGHT,
     POST_ZONE,
@@ -34,6 +32,8 @@ from vision.scenes import (
     window_post_left,
     write_clip,
 )
+from vision.detections import Detections, box_iou
+from vision.models import prepare_ultralytics, resolve_model
 from vision.zones import DirectedLine, PolygonZone
 
 SCENES = {

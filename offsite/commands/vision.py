@@ -25,9 +25,9 @@ def run(
     every: Annotated[float, typer.Option(help="Seconds between status tables")] = 30.0,
 ) -> None:
     """Decode and analyse every enabled camera, delivering findings to the hub, until interrupted."""
-    from hub.cli import load_or_exit, settings_or_exit
     from hub.counters import CounterSink
     from hub.runtime import Hub
+    from offsite.cli import load_or_exit, settings_or_exit
     from vision.models import ModelError
     from vision.service import VisionService
     from vision.sink import HubSink

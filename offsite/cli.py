@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from rich.console import Console
 
-from api.cli import config_export, token_app, user_app
 from hub.config import ConfigError, LoadedConfig, Settings, load_config
-from iot.cli import app as iot_app
-from vision.cli import app as vision_app
+from offsite.commands.access import config_export, token_app, user_app
+from offsite.commands.iot import app as iot_app
+from offsite.commands.vision import app as vision_app
 
 if TYPE_CHECKING:
     from hub.store.db import Database
@@ -199,7 +199,7 @@ def audit_verify() -> None:
 @app.command()
 def demo(config: ConfigOption = DEMO_CONFIG) -> None:
     """Run the demo on embedded defaults and print the records it created."""
-    from hub import demo as demo_module
+    from offsite import demo as demo_module
 
     loaded = load_or_exit(config)
     # Piped output gets rich's 80-column default, too narrow for the record tables.

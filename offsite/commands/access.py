@@ -23,7 +23,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 def _database() -> Database:
     """The configured database with its schema current (set up on first use), or exit 1 saying why."""
-    from hub.cli import database_or_exit  # here: hub.cli imports this module
+    from offsite.cli import database_or_exit  # here: offsite.cli imports this module
 
     return database_or_exit()
 

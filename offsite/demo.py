@@ -112,7 +112,7 @@ def _cameras(hub: Hub, console: Console) -> None:
     from ingest.health import CameraStatus
     from ingest.sources import Source
     from iot.ingest import wait_until
-    from vision import scenes
+    from offsite import scenes
     from vision.service import VisionService
     from vision.sink import HubSink
 

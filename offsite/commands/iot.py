@@ -35,8 +35,8 @@ def acl(
     take over another's session), `hub-passwd` the hub (its own listener); see deploy/mosquitto.conf.
     The hub's user and password come from OFFSITE_MQTT_USERNAME and OFFSITE_MQTT_PASSWORD.
     """
-    from hub.cli import load_or_exit
     from iot.acl import AclError, default_owner, write_acl
+    from offsite.cli import load_or_exit
 
     loaded = load_or_exit(config)
     user = os.environ.get("OFFSITE_MQTT_USERNAME", "hub")
@@ -66,10 +66,10 @@ def run(
     Start several with `iot.share_group` set to split the load: each adds its host name to
     `broker.client_id`; on one host give each its own --client-id.
     """
-    from hub.cli import load_or_exit, settings_or_exit
     from hub.counters import CounterSink
     from hub.runtime import Hub
     from iot.ingest import BrokerAddress, SensorIngest
+    from offsite.cli import load_or_exit, settings_or_exit
 
     loaded = load_or_exit(config)
     settings = settings_or_exit()

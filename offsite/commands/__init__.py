@@ -1,0 +1,1 @@
+"""Subcommands of `offsite`, one module per group."""
