@@ -17,7 +17,19 @@ from api.feed import AlertFeed
 from api.gate import AuthenticateFirst
 from api.listener import Listener
 from api.metrics import ApiMetrics, RequestMetrics
-from api.routers import alerts, clues, config, events, evidence, me, readings, records, stream, system
+from api.routers import (
+    alerts,
+    catalogue,
+    clues,
+    config,
+    events,
+    evidence,
+    me,
+    readings,
+    records,
+    stream,
+    system,
+)
 from api.settings import ApiSettings
 from api.web import serve_dashboard
 from hub.runtime import Hub
@@ -81,7 +93,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         dependencies=[Depends(no_nul_in_query)],
     )
     install_error_handlers(app)
-    for module in (alerts, readings, clues, records, events, evidence, stream, system, me, config):
+    for module in (alerts, readings, clues, records, events, evidence, stream, system, me, config, catalogue):
         app.include_router(module.router)
     serve_dashboard(app)
     app.add_middleware(

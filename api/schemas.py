@@ -106,6 +106,15 @@ class AlertDetail(AlertPublic):
     clues: list[CluePublic] = Field(description="Risk clues it produced (a department: only its own)")
 
 
+class AlertCounts(BaseModel):
+    """Alerts per state."""
+
+    open: int
+    acknowledged: int
+    closed: int
+    dismissed: int
+
+
 class AlertPage(BaseModel):
     items: list[AlertPublic]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
@@ -237,6 +246,22 @@ class AlertCurve(BaseModel):
     end: datetime
     resolution: Literal["1m", "1h"] = Field(description="Bucket length")
     points: list[CurvePoint]
+
+
+class Named(BaseModel):
+    """An id of the deployment with its display name (and its site, for a camera or sensor)."""
+
+    id: str
+    name: str
+    site: str | None = None
+
+
+class Catalogue(BaseModel):
+    sites: list[Named]
+    sources: list[Named] = Field(
+        description="Cameras and sensors, as alerts name them (camera:ID, sensor:ID)"
+    )
+    rules: list[Named]
 
 
 class Me(BaseModel):

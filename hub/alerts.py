@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import get_args
 
 from psycopg import sql
 from psycopg.rows import args_row
@@ -13,6 +14,7 @@ from hub.store.db import Connection, columns_of
 from hub.workflow import ALERTS, RecordNotFound
 
 ACTIVE: tuple[AlertStatus, ...] = ("open", "acknowledged")
+STATUSES: tuple[AlertStatus, ...] = get_args(AlertStatus)
 _COLUMNS = columns_of(Alert)
 
 
@@ -43,18 +45,10 @@ class AlertFilter:
     department: str | None = None  # only alerts behind a clue routed to this department
 
 
-def list_alerts(
-    conn: Connection,
-    *,
-    status: AlertStatus | None = None,
-    where: AlertFilter | None = None,
-    before: tuple[datetime, int] | None = None,
-    limit: int = 100,
-) -> list[Alert]:
-    """Newest first (by first seen, then id); `before` continues after the last row of a page."""
-    where = where or AlertFilter(status=status)
+def _conditions(where: AlertFilter, params: dict[str, object]) -> list[sql.Composable]:
+    """The WHERE terms of `where`, filling `params`: equalities and a range of first_seen, which
+    the (column, first_seen) indexes of migration 0003 serve."""
     conditions: list[sql.Composable] = []
-    params: dict[str, object] = {"limit": limit}
     for column in ("site", "source", "rule", "severity", "status"):
         value = getattr(where, column)
         if value is not None:
@@ -73,6 +67,34 @@ def list_alerts(
             )
         )
         params["dept"] = where.department
+    return conditions
+
+
+def count_by_status(conn: Connection, where: AlertFilter) -> dict[AlertStatus, int]:
+    """How many alerts match `where` in each state (its own `status` is not applied)."""
+    params: dict[str, object] = {}
+    conditions = _conditions(replace(where, status=None), params)
+    query = sql.SQL("SELECT status, count(*) FROM alerts WHERE {} GROUP BY status").format(
+        sql.SQL(" AND ").join(conditions or [sql.SQL("true")])
+    )
+    counts: dict[AlertStatus, int] = dict.fromkeys(STATUSES, 0)
+    for status, n in conn.execute(query, params).fetchall():
+        counts[status] = int(n)
+    return counts
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    status: AlertStatus | None = None,
+    where: AlertFilter | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 100,
+) -> list[Alert]:
+    """Newest first (by first seen, then id); `before` continues after the last row of a page."""
+    where = where or AlertFilter(status=status)
+    params: dict[str, object] = {"limit": limit}
+    conditions = _conditions(where, params)
     if before is not None:
         conditions.append(sql.SQL("(first_seen, id) < (%(b_time)s, %(b_id)s)"))
         params["b_time"], params["b_id"] = before

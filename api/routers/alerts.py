@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from api.actions import actions_of_alert
 from api.auth import Principal
 from api.deps import Db, Reader, ServicesDep, Staff
 from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
 from api.schemas import (
+    AlertCounts,
     AlertDetail,
     AlertPage,
     AlertPublic,
@@ -35,10 +37,7 @@ from hub.workflow import ALERTS
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=AUTH_RESPONSES)
 
 
-@router.get("", response_model=AlertPage, summary="List alerts, newest first")
-async def list_alerts(
-    db: Db,
-    caller: Reader,
+def alert_filter(
     site: Annotated[str | None, Query(max_length=63)] = None,
     source: Annotated[str | None, Query(max_length=80)] = None,
     rule: Annotated[str | None, Query(max_length=63)] = None,
@@ -46,16 +45,37 @@ async def list_alerts(
     status: AlertStatus | None = None,
     since: Annotated[Since, Query()] = None,
     until: Annotated[Until, Query()] = None,
+) -> alerts.AlertFilter:
+    """The query parameters that filter alerts, shared by the list and the counts."""
+    return alerts.AlertFilter(site, source, rule, severity, status, since, until)
+
+
+Filter = Annotated[alerts.AlertFilter, Depends(alert_filter)]
+
+
+@router.get("", response_model=AlertPage, summary="List alerts, newest first")
+async def list_alerts(
+    db: Db,
+    caller: Reader,
+    where: Filter,
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[Cursor, Query()] = None,
 ) -> AlertPage:
     """Alerts by first seen, newest first. A department sees only the alerts behind its clues."""
-    where = alerts.AlertFilter(site, source, rule, severity, status, since, until, caller.department)
+    where = replace(where, department=caller.department)
     rows = await db.read(alerts.list_alerts, where=where, before=decode_cursor(cursor), limit=limit)
     return AlertPage(
         items=[AlertPublic.model_validate(a) for a in rows],
         next_cursor=next_cursor(rows, limit, "first_seen"),
     )
+
+
+@router.get("/counts", response_model=AlertCounts, summary="How many alerts in each state")
+async def count_alerts(db: Db, caller: Reader, where: Filter) -> AlertCounts:
+    """Under the list's filters, `status` aside: the wall's counters, over the whole store rather
+    than the pages loaded. A department counts only the alerts behind its clues."""
+    counts = await db.read(alerts.count_by_status, replace(where, department=caller.department))
+    return AlertCounts.model_validate(counts)
 
 
 @router.get("/{alert_id}", response_model=AlertDetail, responses=NOT_FOUND, summary="One alert")

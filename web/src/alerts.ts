@@ -37,3 +37,30 @@ export function byNewest(a: Alert, b: Alert): number {
 export function when(iso: string, timeZone: string = session.timezone): string {
   return new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone });
 }
+
+/** The wall's filters, as GET /alerts and GET /alerts/counts take them; absent means any. */
+export interface AlertQuery {
+  site?: string;
+  source?: string;
+  rule?: string;
+  status?: AlertStatus;
+  since?: string;
+  until?: string;
+}
+
+/** The query parameters of `query`, without the empty ones. */
+export function queryParams(query: AlertQuery): Record<string, string> {
+  return Object.fromEntries(Object.entries(query).filter(([, value]) => value)) as Record<string, string>;
+}
+
+/** Whether an alert from the stream belongs on a wall filtered by `query` (the API's own rules:
+ * equal fields, first_seen in [since, until)). */
+export function matches(query: AlertQuery, alert: Alert): boolean {
+  for (const field of ["site", "source", "rule", "status"] as const) {
+    if (query[field] && alert[field] !== query[field]) return false;
+  }
+  const seen = Date.parse(alert.first_seen);
+  if (query.since && seen < Date.parse(query.since)) return false;
+  if (query.until && seen >= Date.parse(query.until)) return false;
+  return true;
+}

@@ -45,6 +45,19 @@ export interface Me {
   timezone: string;
 }
 
+export interface Named {
+  id: string;
+  name: string;
+  site: string | null;
+}
+
+/** Catalogue in api/schemas.py: what alerts' ids stand for. */
+export interface Catalogue {
+  sites: Named[];
+  sources: Named[];
+  rules: Named[];
+}
+
 export interface Transition {
   at: string;
   actor: string;
@@ -174,11 +187,14 @@ async function problem(response: Response): Promise<string> {
 export const api = {
   login: (username: string, password: string) => call<Session>("POST", "/auth/login", { username, password }),
   logout: () => call<void>("POST", "/auth/logout"),
-  alerts: (cursor: string | null, limit = 50) => {
-    const query = new URLSearchParams({ limit: String(limit) });
+  alerts: (cursor: string | null, filters: Record<string, string> = {}, limit = 50) => {
+    const query = new URLSearchParams({ ...filters, limit: String(limit) });
     if (cursor) query.set("cursor", cursor);
     return call<AlertPage>("GET", `/alerts?${query}`);
   },
+  counts: (filters: Record<string, string> = {}) =>
+    call<Record<AlertStatus, number>>("GET", `/alerts/counts?${new URLSearchParams(filters)}`),
+  catalogue: () => call<Catalogue>("GET", "/catalogue"),
   act: (id: number, action: AlertAction, note = "") => call<Alert>("POST", `/alerts/${id}/${action}`, { note }),
   /** Who a token stands for; `token` before the session holds it (right after sign-in). */
   me: (token?: string) => call<Me>("GET", "/auth/me", undefined, token),
