@@ -9,7 +9,7 @@ RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-
 COPY pyproject.toml README.md LICENSE ./
 COPY offsite offsite
 COPY hub hub
-COPY ingest ingest
+COPY capture capture
 COPY vision vision
 COPY iot iot
 COPY api api

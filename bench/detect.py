@@ -24,7 +24,7 @@ import cv2
 from rich.console import Console
 from rich.table import Table
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detectors import Detector, DetectorSpec, load_detector
 from vision.models import prepare_ultralytics, resolve_model
 

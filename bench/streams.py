@@ -40,11 +40,11 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.detect import build_models
+from capture.frames import Frame, Image
+from capture.health import StatusChange
+from capture.sources import open_decoder
 from hub.config import Deployment, parse_config
 from hub.events import Event, Outcome
-from ingest.frames import Frame, Image
-from ingest.health import StatusChange
-from ingest.sources import open_decoder
 from offsite import scenes
 from tests.rtsp import RtspServer, start_rtsp_server
 from vision.analysis import CameraAnalyser

@@ -1,15 +1,15 @@
 """Camera sources -> frames (PyAV; one worker per camera, a watchdog, a clip buffer)."""
 
-from ingest.clip import Clip, ClipError, PacketRing
-from ingest.frames import Frame, FrameQueue
-from ingest.health import CameraStatus, StatusChange, health_events, status_event, store_health
-from ingest.sources import Source, SourceError, SourceKind
-from ingest.watchdog import CameraIngest, Watchdog
-from ingest.worker import Backoff, CameraWorker, WorkerSettings
+from capture.clip import Clip, ClipError, PacketRing
+from capture.frames import Frame, FrameQueue
+from capture.health import CameraStatus, StatusChange, health_events, status_event, store_health
+from capture.sources import Source, SourceError, SourceKind
+from capture.watchdog import CameraCapture, Watchdog
+from capture.worker import Backoff, CameraWorker, WorkerSettings
 
 __all__ = [
     "Backoff",
-    "CameraIngest",
+    "CameraCapture",
     "CameraStatus",
     "CameraWorker",
     "Clip",

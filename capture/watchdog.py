@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from capture.worker import CameraWorker, StatusCallback, WorkerSettings
 from hub.config.devices import Camera
-from ingest.worker import CameraWorker, StatusCallback, WorkerSettings
 
 
 class Watchdog:
@@ -32,7 +32,7 @@ class Watchdog:
                 worker.check()
 
 
-class CameraIngest:
+class CameraCapture:
     """Starts a worker per enabled camera and the watchdog; `stop()` ends them all."""
 
     def __init__(
@@ -54,7 +54,7 @@ class CameraIngest:
         for worker in self.workers.values():
             worker.stop()
 
-    def __enter__(self) -> CameraIngest:
+    def __enter__(self) -> CameraCapture:
         self.start()
         return self
 

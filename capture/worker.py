@@ -1,6 +1,6 @@
 """One capture worker per camera: connect, decode, sample, hand the newest frame on, reconnect.
 
-The decode loop runs in the worker's thread. A watchdog (see `ingest.watchdog`) calls `check()`
+The decode loop runs in the worker's thread. A watchdog (see `capture.watchdog`) calls `check()`
 periodically: when no frame came for `stale_after` seconds it aborts the connection, and when the
 thread stays stuck inside PyAV after that, it abandons the thread and starts a fresh one, so a
 dead peer never hangs the camera, whatever PyAV's own timeouts do.
@@ -21,11 +21,11 @@ from typing import cast
 import av
 from av.container import InputContainer
 
+from capture.clip import Clip, PacketRing
+from capture.frames import Frame, FrameQueue, Image
+from capture.health import CameraStatus, FrozenDetector, StatusChange
+from capture.sources import Source, SourceError, open_decoder
 from hub.config.devices import Camera
-from ingest.clip import Clip, PacketRing
-from ingest.frames import Frame, FrameQueue, Image
-from ingest.health import CameraStatus, FrozenDetector, StatusChange
-from ingest.sources import Source, SourceError, open_decoder
 
 log = logging.getLogger(__name__)
 

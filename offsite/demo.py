@@ -109,8 +109,8 @@ def run(loaded: LoadedConfig, settings: Settings, console: Console) -> int:
 
 def _cameras(hub: Hub, console: Console) -> None:
     """Demo cameras: clips composed on first run, analysed by the real person model."""
-    from ingest.health import CameraStatus
-    from ingest.sources import Source
+    from capture.health import CameraStatus
+    from capture.sources import Source
     from iot.ingest import wait_until
     from offsite import scenes
     from vision.service import VisionService

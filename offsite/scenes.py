@@ -32,7 +32,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from ingest.frames import Image
+from capture.frames import Image
 
 WIDTH, HEIGHT = 1280, 720
 

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from capture.clip import ClipError
+from capture.frames import Frame
+from capture.worker import CameraWorker
 from hub.config import Deployment
 from hub.config.devices import Camera
 from hub.config.rules import CameraRule
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event, Outcome
-from ingest.clip import ClipError
-from ingest.frames import Frame
-from ingest.worker import CameraWorker
 from vision.detections import Detections
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detections import Detections
 from vision.detectors.base import Detector, check_images
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import cv2
 import numpy as np
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detections import NO_TRACK, Detections
 
 Polygon = Sequence[tuple[float, float]]

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from capture.frames import Image
 from hub.config.vision import Motion
-from ingest.frames import Image
 
 _WIDTH = 160  # pictures are compared at this width: enough for people, cheap for 16 cameras
 _LEVEL = 25  # grey-level difference that counts a pixel as changed (sensor noise stays below)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from capture.frames import Frame
+from capture.watchdog import CameraCapture
+from capture.worker import WorkerSettings
 from hub.config import Deployment
 from hub.config.vision import DetectorModel
-from ingest.frames import Frame
-from ingest.watchdog import CameraIngest
-from ingest.worker import WorkerSettings
 from vision.analysis import CameraAnalyser, Detect
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
@@ -55,7 +55,7 @@ class VisionService:
         detectors: Mapping[str, Detector] | None = None,
     ) -> None:
         cameras = [c for c in deployment.cameras if c.enabled]
-        self.ingest = CameraIngest(cameras, on_status=sink.camera_status, settings=settings)
+        self.ingest = CameraCapture(cameras, on_status=sink.camera_status, settings=settings)
         vision = deployment.vision
         used = {c.detect.model for c in cameras if c.detect is not None}
         given = dict(detectors or {})

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from capture.health import StatusChange, health_events, store_health
 from hub.events import Event, EventRejected, Outcome
 from hub.runtime import Hub
-from ingest.health import StatusChange, health_events, store_health
 
 log = logging.getLogger(__name__)
 

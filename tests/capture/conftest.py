@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from capture import CameraCapture, CameraWorker, StatusChange, WorkerSettings
 from hub.config.devices import Camera
-from ingest import CameraIngest, CameraWorker, StatusChange, WorkerSettings
 from tests.rtsp import RtspServer, make_clip, start_rtsp_server
 
 # Short timings, so that outages are seen and healed within a test's patience.
@@ -73,11 +73,11 @@ RunCamera = Callable[..., tuple[CameraWorker, Statuses]]
 @pytest.fixture
 def run_camera() -> Iterator[RunCamera]:
     """Start a camera (worker and watchdog); all are stopped at the end of the test."""
-    started: list[CameraIngest] = []
+    started: list[CameraCapture] = []
 
     def run(url: str, settings: WorkerSettings = FAST, **fields: Any) -> tuple[CameraWorker, Statuses]:
         statuses = Statuses()
-        ingest = CameraIngest([camera(url, **fields)], statuses, settings)
+        ingest = CameraCapture([camera(url, **fields)], statuses, settings)
         ingest.start()
         started.append(ingest)
         return ingest.workers["cam-1"], statuses

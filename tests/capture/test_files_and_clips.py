@@ -10,10 +10,10 @@ import av
 import numpy as np
 import pytest
 
+from capture import Backoff, CameraStatus, ClipError, StatusChange, status_event
+from capture.frames import Frame, FrameQueue
 from hub.config.rules import Offline
-from ingest import Backoff, CameraStatus, ClipError, StatusChange, status_event
-from ingest.frames import Frame, FrameQueue
-from tests.ingest.conftest import RunCamera, camera
+from tests.capture.conftest import RunCamera, camera
 from tests.rtsp import RtspServer, wait_for
 
 

@@ -6,9 +6,9 @@ import os
 import threading
 import time
 
-from ingest import CameraStatus
+from capture import CameraStatus
+from tests.capture.conftest import RunCamera
 from tests.conftest import children_of
-from tests.ingest.conftest import RunCamera
 from tests.rtsp import RtspServer, silent_server, wait_for
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from hub.config import Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("hub", "api", "iot", "vision", "ingest", "edge", "offsite")
+PACKAGES = ("hub", "api", "iot", "vision", "capture", "edge", "offsite")
 CONFIG = ROOT / "hub" / "config"
 # Modules of hub/config that only check or load a deployment: a read there uses nothing.
 CHECKING_ONLY = {"references.py", "loader.py"}

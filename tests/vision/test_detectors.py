@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec, ModelError, load_detector

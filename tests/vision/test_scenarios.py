@@ -18,10 +18,10 @@ import av
 import numpy as np
 import pytest
 
+from capture.frames import Frame
+from capture.worker import CameraWorker, WorkerSettings
 from hub.config import LoadedConfig, Settings, parse_config
 from hub.runtime import Hub
-from ingest.frames import Frame
-from ingest.worker import CameraWorker, WorkerSettings
 from offsite import scenes
 from tests.conftest import Server
 from tests.rtsp import start_rtsp_server, wait_for

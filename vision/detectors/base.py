@@ -9,7 +9,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detections import Detections
 
 Backend = Literal["onnxruntime", "ultralytics"]

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detections import Boxes, Detections, Floats, Ints
 from vision.detectors.base import check_images
 from vision.models import ModelError, data_dir

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ingest.frames import Image
+from capture.frames import Image
 from vision.detections import Detections
 from vision.detectors.base import check_images
 from vision.models import ModelError, prepare_ultralytics
