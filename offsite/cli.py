@@ -223,9 +223,10 @@ def up(
     ] = None,
 ) -> None:
     """Run the hub on a deployment file until interrupted."""
-    from api.serving import ApiServer, ApiWorkers, CannotServe, parse_address
+    from api.serving import ApiServer, CannotServe, parse_address
     from api.settings import ApiSettings
     from hub.runtime import Hub
+    from offsite.supervision import ApiWorkers
 
     loaded = load_or_exit(config)
     if api is not None:
