@@ -1,0 +1,310 @@
+"""A durable `EventSink`: an on-disk spool in front of another sink (the hub, or an uplink).
+
+Everything handed over (events, evidence files, late attachments) is first committed to a SQLite
+file in WAL mode with ``synchronous=FULL``, so it outlives a crash of the producer (``kill -9``)
+and a power cut. Then it is delivered in the order it came (so in order per source), the oldest
+first, to the sink behind: straight away when that sink is up, by a background thread with
+backoff while it is away. An entry leaves the spool only in the transaction after its delivery;
+a crash between the two delivers it again, which the hub's intake, idempotent by event id, takes
+as a duplicate: every event counts exactly once.
+
+An event the hub refuses (`EventRejected`, or data the database refuses) is moved to the
+``refused`` table with the reason: recorded, not retried forever.
+
+Why SQLite: it is in the standard library, one file, transactional, and its WAL mode lets the
+producer append while the drainer reads; the spool holds a few thousand small rows at most.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.events import Event
+from hub.sink import Delivery, EventSink, Fate, HubUnavailable
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spool (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL CHECK (kind IN ('event', 'evidence', 'attach')),
+    key        TEXT NOT NULL,  -- the event id; the evidence's SHA-256; the event attached to
+    body       BLOB NOT NULL,  -- the event's JSON; the evidence's bytes; the JSON list attached
+    media_type TEXT NOT NULL DEFAULT '',
+    spooled_at REAL NOT NULL   -- seconds since the epoch
+);
+CREATE TABLE IF NOT EXISTS refused (
+    seq        INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    refused_at REAL NOT NULL
+);
+"""
+BATCH = 200  # entries read from the spool per round: bounds memory while a long backlog drains
+MAX_BACKOFF = 5.0  # seconds between retries while the sink behind is away
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    seq: int
+    kind: str
+    key: str
+    body: bytes
+    media_type: str
+
+
+@dataclass
+class SpoolStats:
+    """Counters for /metrics and the status table; `depth` and `age` are read from the spool."""
+
+    spooled: int = 0  # events written to the spool
+    delivered: int = 0  # events the sink behind took (duplicates included)
+    refused: int = 0  # entries refused and moved aside
+    retries: int = 0  # deliveries that found the sink behind away
+    last_error: str = ""
+
+
+class DurableSink:
+    """Spools to `path` and delivers to `target`; call `close()` to stop its drainer thread."""
+
+    def __init__(self, path: Path, target: EventSink, *, clock: Callable[[], float] = time.time) -> None:
+        self.target = target
+        self.clock = clock
+        self.stats = SpoolStats()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._db_lock = threading.RLock()  # one SQLite connection, shared by producers and the drainer
+        self._drain_lock = threading.Lock()  # one delivery at a time keeps the order
+        self._away = False
+        self._results_lock = threading.Lock()
+        self._awaited: set[int] = set()  # entries whose producer waits for their delivery
+        self._results: dict[int, Delivery] = {}  # their deliveries, until the producer takes them
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
+        self._drainer.start()
+        self._wake.set()  # deliver what a previous run left
+
+    # --- EventSink ----------------------------------------------------------------------------
+    def take(self, events: Sequence[Event]) -> list[Delivery]:
+        now = self.clock()
+        rows = [("event", e.id, e.model_dump_json().encode(), "", now) for e in events]
+        seqs = self._append(rows)
+        self.stats.spooled += len(events)
+        done = self._deliver_now(seqs)
+        return [done.get(seq) or Delivery(e.id, Fate.SPOOLED) for seq, e in zip(seqs, events, strict=True)]
+
+    def keep(self, data: bytes, media_type: str) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        self._deliver_now(self._append([("evidence", sha, data, media_type, self.clock())]))
+        return sha
+
+    def attach(self, event_id: str, evidence: Sequence[str]) -> None:
+        body = ",".join(evidence).encode()
+        self._deliver_now(self._append([("attach", event_id, body, "", self.clock())]))
+
+    # --- state ----------------------------------------------------------------------------------
+    def depth(self) -> int:
+        """Events waiting in the spool."""
+        with self._db_lock:
+            row = self._db.execute("SELECT count(*) FROM spool WHERE kind = 'event'").fetchone()
+        return int(row[0])
+
+    def age(self) -> float:
+        """Seconds the oldest waiting entry has waited; 0 when the spool is empty."""
+        with self._db_lock:
+            row = self._db.execute("SELECT min(spooled_at) FROM spool").fetchone()
+        return 0.0 if row[0] is None else max(0.0, self.clock() - float(row[0]))
+
+    def refusals(self) -> list[tuple[str, str, str]]:
+        """(kind, key, reason) of every entry refused, oldest first."""
+        with self._db_lock:
+            rows = self._db.execute("SELECT kind, key, reason FROM refused ORDER BY seq").fetchall()
+        return [(str(k), str(key), str(r)) for k, key, r in rows]
+
+    def counts(self, source: str) -> dict[tuple[str, str], int]:
+        """The spool's counters and gauges as ``(source, name) -> value``, as /metrics takes them."""
+        s = self.stats
+        return {
+            (source, "spool_spooled"): s.spooled,
+            (source, "spool_delivered"): s.delivered,
+            (source, "spool_refused"): s.refused,
+            (source, "spool_retries"): s.retries,
+        }
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the spool is empty (True) or `timeout` seconds pass (False)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self._wake.set()
+            with self._db_lock:
+                empty = self._db.execute("SELECT 1 FROM spool LIMIT 1").fetchone() is None
+            if empty:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        """Stop the drainer; what is still spooled stays on disk for the next run."""
+        self._stop.set()
+        self._wake.set()
+        self._drainer.join(timeout=30)
+        with self._db_lock:
+            self._db.close()
+
+    # --- delivery -----------------------------------------------------------------------------
+    def _append(self, rows: list[tuple[str, str, bytes, str, float]]) -> list[int]:
+        with self._transaction() as db:
+            return [
+                int(
+                    db.execute(
+                        "INSERT INTO spool (kind, key, body, media_type, spooled_at) VALUES (?, ?, ?, ?, ?)",
+                        row,
+                    ).lastrowid
+                    or 0
+                )
+                for row in rows
+            ]
+
+    def _deliver_now(self, seqs: list[int]) -> dict[int, Delivery]:
+        """Deliver in the caller's thread while the sink behind is up (after whatever is spooled
+        before `seqs`); while it is away, the drainer thread retries. The deliveries of `seqs`."""
+        if self._away:
+            return {}
+        with self._results_lock:
+            self._awaited.update(seqs)
+        with self._drain_lock:  # a drain in progress may deliver ours: its results are kept for us
+            if not self._away:
+                self._drain()
+        with self._results_lock:
+            self._awaited.difference_update(seqs)
+            return {seq: self._results.pop(seq) for seq in seqs if seq in self._results}
+
+    def _drain_loop(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            woken = self._wake.wait(delay if self._away else 1.0)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            if not (woken or self._away):
+                continue  # the producers deliver while the sink behind is up
+            with self._drain_lock:
+                try:
+                    self._drain()
+                except Exception:  # the drainer must outlive a bug in one delivery
+                    log.exception("spool drainer error")
+            delay = min(delay * 2, MAX_BACKOFF) if self._away else 0.2
+
+    def _drain(self) -> None:
+        """Deliver the spool, oldest first, until it is empty or the sink behind is away."""
+        while not self._stop.is_set():
+            with self._db_lock:
+                rows = self._db.execute(
+                    "SELECT seq, kind, key, body, media_type FROM spool ORDER BY seq LIMIT ?", (BATCH,)
+                ).fetchall()
+            if not rows:
+                self._away = False
+                return
+            entries = [_Entry(int(s), str(k), str(key), bytes(b), str(m)) for s, k, key, b, m in rows]
+            try:
+                for run in _runs(entries):
+                    self._deliver(run)
+            except HubUnavailable as exc:
+                if not self._away:
+                    log.warning("hub away (%s): spooling until it is back", exc)
+                self._away = True
+                self.stats.retries += 1
+                self.stats.last_error = str(exc)
+                return
+            if self._away:
+                log.info("hub back: delivering the spool")
+            self._away = False
+
+    def _deliver(self, run: list[_Entry]) -> None:
+        """Deliver a run of entries of one kind; each leaves the spool once delivered or refused."""
+        head = run[0]
+        if head.kind == "event":
+            events = [Event.model_validate_json(e.body) for e in run]
+            try:
+                outcomes = self.target.take(events)
+            except HubUnavailable as exc:
+                self._settle(run[: len(exc.delivered)], exc.delivered)
+                raise
+            except Exception as exc:  # data the database refuses: one at a time, to find which
+                if len(run) > 1:
+                    for entry in run:
+                        self._deliver([entry])
+                    return
+                outcomes = [Delivery(head.key, Fate.REFUSED, reason=f"{type(exc).__name__}: {exc}"[:500])]
+            self._settle(run, outcomes)
+            return
+        try:
+            if head.kind == "evidence":
+                self.target.keep(head.body, head.media_type)
+            else:
+                self.target.attach(head.key, [s for s in head.body.decode().split(",") if s])
+        except HubUnavailable:
+            raise
+        except Exception as exc:
+            log.warning("spooled %s %s refused: %s", head.kind, head.key, exc)
+            self._settle([head], [Delivery(head.key, Fate.REFUSED, reason=str(exc)[:500])])
+            return
+        self._settle([head], [Delivery(head.key, Fate.TAKEN)])
+
+    def _settle(self, entries: list[_Entry], outcomes: list[Delivery]) -> None:
+        """Remove delivered entries from the spool; refused ones are recorded aside."""
+        if not entries:
+            return
+        now = self.clock()
+        with self._transaction() as db:
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                if outcome.fate is Fate.REFUSED:
+                    db.execute(
+                        "INSERT OR REPLACE INTO refused VALUES (?, ?, ?, ?, ?)",
+                        (entry.seq, entry.kind, entry.key, outcome.reason, now),
+                    )
+                db.execute("DELETE FROM spool WHERE seq = ?", (entry.seq,))
+        with self._results_lock:
+            for entry, outcome in zip(entries, outcomes, strict=True):
+                if outcome.fate is Fate.REFUSED:
+                    self.stats.refused += 1
+                elif entry.kind == "event":
+                    self.stats.delivered += 1
+                if entry.seq in self._awaited:
+                    self._results[entry.seq] = outcome
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._db_lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+
+def _runs(entries: list[_Entry]) -> Iterator[list[_Entry]]:
+    """Consecutive events together (one call to the sink behind); evidence and attachments alone."""
+    run: list[_Entry] = []
+    for entry in entries:
+        if run and (entry.kind != "event" or run[0].kind != "event"):
+            yield run
+            run = []
+        run.append(entry)
+    if run:
+        yield run
