@@ -1,42 +1,23 @@
-"""Commands of the API: `offsite token create|list|revoke`, `offsite user create`, `offsite config export`."""
+"""Who may use the API: `offsite token create|list|revoke`, `offsite user create`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
 
+from offsite.startup import transaction_or_exit
+
 if TYPE_CHECKING:
     from api.auth import Role
-    from hub.store.db import Connection, Database
+    from hub.store.db import Connection
 
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Dashboard logins.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-
-def _database() -> Database:
-    """The configured database with its schema current (set up on first use), or exit 1 saying why."""
-    from offsite.cli import database_or_exit  # here: offsite.cli imports this module
-
-    return database_or_exit()
-
-
-@contextmanager
-def _transaction() -> Iterator[Connection]:
-    """One transaction on the configured database, for a command that does one thing."""
-    db = _database()
-    try:
-        with db.transaction() as conn:
-            yield conn
-    finally:
-        db.close()
 
 
 @token_app.command("create")
@@ -55,7 +36,7 @@ def token_create(
         err.print(f"[red]{problem}[/]")
         raise typer.Exit(2)
     try:
-        with _transaction() as conn:
+        with transaction_or_exit() as conn:
             label = name or department or site or role
             token = create_token(conn, label, _role(role), utc_now(), department=department, site=site)
     except AuthError as exc:
@@ -73,7 +54,7 @@ def token_list() -> None:
     from hub.pipeline import utc_now
     from hub.wording import moment, zone_note
 
-    with _transaction() as conn:
+    with transaction_or_exit() as conn:
         tokens = list_tokens(conn)
         tz = zone_in_force(conn)
     now = utc_now()
@@ -119,7 +100,7 @@ def token_revoke(
     from hub.pipeline import utc_now
 
     try:
-        with _transaction() as conn:
+        with transaction_or_exit() as conn:
             name = revoke_token(conn, utc_now(), "system", token_id=token_id)
     except AuthError as exc:
         err.print(f"[red]{exc}[/]")
@@ -147,28 +128,9 @@ def user_create(
     from hub.pipeline import utc_now
 
     try:
-        with _transaction() as conn:
+        with transaction_or_exit() as conn:
             create_user(conn, username, password, _role(role), utc_now(), department)
     except AuthError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     out.print(f"user {username} created")
-
-
-def config_export(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
-    ] = None,
-) -> None:
-    """Write the deployment in force (as last loaded or edited through the API) as YAML."""
-    from api.config_store import active_config
-
-    with _transaction() as conn:
-        text = active_config(conn)
-    if text is None:
-        err.print("[red]no deployment loaded yet[/]: run offsite up -c FILE first")
-        raise typer.Exit(1)
-    if output is None:
-        out.print(text, end="", markup=False, highlight=False)
-    else:
-        output.write_text(text, encoding="utf-8")

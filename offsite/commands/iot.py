@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from offsite.startup import load_or_exit, settings_or_exit
+
 app = typer.Typer(help="Sensors over MQTT.", no_args_is_help=True)
 console = Console(soft_wrap=True)
 
@@ -36,7 +38,6 @@ def acl(
     The hub's user and password come from OFFSITE_MQTT_USERNAME and OFFSITE_MQTT_PASSWORD.
     """
     from iot.acl import AclError, default_owner, write_acl
-    from offsite.cli import load_or_exit
 
     loaded = load_or_exit(config)
     user = os.environ.get("OFFSITE_MQTT_USERNAME", "hub")
@@ -69,7 +70,6 @@ def run(
     from hub.counters import CounterSink
     from hub.runtime import Hub
     from iot.ingest import BrokerAddress, SensorIngest
-    from offsite.cli import load_or_exit, settings_or_exit
 
     loaded = load_or_exit(config)
     settings = settings_or_exit()

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+
+from offsite.startup import load_or_exit, settings_or_exit
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -27,7 +29,6 @@ def run(
     """Decode and analyse every enabled camera, delivering findings to the hub, until interrupted."""
     from hub.counters import CounterSink
     from hub.runtime import Hub
-    from offsite.cli import load_or_exit, settings_or_exit
     from vision.models import ModelError
     from vision.service import VisionService
     from vision.sink import HubSink
