@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from offsite.startup import load_or_exit, settings_or_exit
-from rich.table import Table
 
 if TYPE_CHECKING:
     from vision.service import VisionService
