@@ -65,6 +65,8 @@ def test_a_department_works_its_clue_from_claim_to_feedback_and_no_other_sees_it
     assert clue["trail"][2]["note"] == "已电话通知企业，现场关闭阀门"
     assert {t["actor"] for t in clue["trail"][1:]} == {"department:session:market-li"}
     expect(drawer.locator(".trail")).to_contain_text("department:session:market-li")
+    page.evaluate("document.fonts.ready")  # the glyphs' slices, fetched as they are needed
+    page.screenshot(path=tmp_path / "board-zh.png", full_page=True)
 
     page.goto(f"{hub.url}/")  # the wall is not offered to a department
     expect(page).to_have_url(f"{hub.url}/board")

@@ -4,6 +4,7 @@ limit, the trail, the supervision-action record and the clue; acting on it from 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
@@ -29,7 +30,9 @@ def _gas_alert_with_evidence_and_readings(hub: Api) -> int:
     return alert
 
 
-def test_an_alerts_page_shows_its_evidence_curve_trail_record_and_clue(hub: Api, page: Page) -> None:
+def test_an_alerts_page_shows_its_evidence_curve_trail_record_and_clue(
+    hub: Api, page: Page, tmp_path: Path
+) -> None:
     alert = _gas_alert_with_evidence_and_readings(hub)
     sign_in(page, hub, OPERATOR, "/")
     page.locator(f".alert-{alert} .to-detail").click()
@@ -48,6 +51,8 @@ def test_an_alerts_page_shows_its_evidence_curve_trail_record_and_clue(hub: Api,
     expect(page.locator(".trail")).to_contain_text("rule:coldstore-gas-high")
     expect(page.locator(".records")).to_contain_text("发现问题")
     expect(page.locator(".clues .clue-status")).to_have_text("待认领")
+    page.evaluate("document.fonts.ready")  # the glyphs' slices, fetched as they are needed
+    page.screenshot(path=tmp_path / "alert-zh.png", full_page=True)
 
     page.locator(".do-acknowledge").click()
     expect(page.locator(".alert-status")).to_have_text("已确认")
