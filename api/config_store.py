@@ -1,5 +1,5 @@
-"""The deployment in force, as stored in the database: what `offsite config export` writes, and
-edits of it one entry at a time, each kept only when the whole deployment still validates."""
+"""Edits of the deployment in force one entry at a time, each kept (by `hub.store.configs`, the
+tables' one writer) only when the whole deployment still validates."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ from hub import audit
 from hub.config import ConfigError, ConfigProblem, Deployment, parse_config
 from hub.config.loader import format_loc
 from hub.storable import unstorable
+from hub.store import configs
+from hub.store.configs import (  # the API's names for the store's, which its routers use
+    ConfigVersion,
+    Document,
+    VersionMismatch,
+    active_config,
+    active_version,
+    lock_active,
+)
 from hub.store.db import Connection
 from hub.workflow import RecordNotFound
-
-Document = dict[str, Any]
-_LOCK_KEY = 0x0FF5_C0F1  # serialises config writers, so each edit starts from the version in force
 
 
 @dataclass(frozen=True)
@@ -50,25 +56,8 @@ SECTIONS: dict[str, Section] = {
 }
 
 
-@dataclass(frozen=True)
-class ConfigVersion:
-    """One stored deployment text and its SHA-256 (the version records refer to, and the ETag)."""
-
-    sha256: str
-    text: str
-
-    def document(self) -> Document:
-        """The text as data, as written: defaults left out, durations as given."""
-        data = yaml.safe_load(self.text)
-        return data if isinstance(data, dict) else {}
-
-
 class EntryExists(Exception):
     """An entry with that key is already in the section."""
-
-
-class VersionMismatch(Exception):
-    """The caller edited a version that is no longer in force."""
 
 
 class ConfigInvalid(Exception):
@@ -78,37 +67,6 @@ class ConfigInvalid(Exception):
         super().__init__("; ".join(map(str, problems)))
         self.problems = problems
         self.document = document
-
-
-def active_version(conn: Connection) -> ConfigVersion | None:
-    """The version in force: the one set through the API, else the one loaded last."""
-    row = conn.execute(
-        "SELECT v.sha256, v.body FROM config_active a JOIN config_versions v ON v.sha256 = a.sha256"
-    ).fetchone()
-    if row is None:
-        row = conn.execute(
-            "SELECT sha256, body FROM config_versions ORDER BY loaded_at DESC LIMIT 1"
-        ).fetchone()
-    return ConfigVersion(str(row[0]), str(row[1])) if row else None
-
-
-def active_config(conn: Connection) -> str | None:
-    """The YAML text in force: the one set through the API, else the one loaded last."""
-    version = active_version(conn)
-    return version.text if version else None
-
-
-def lock_active(conn: Connection, if_match: set[str] | None = None) -> ConfigVersion | None:
-    """Take the writers' lock for this transaction and return the version in force.
-
-    `if_match` holds the ETags the caller based its edit on (`*` for any): VersionMismatch when
-    the version in force is none of them.
-    """
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-    current = active_version(conn)
-    if if_match is not None and "*" not in if_match and (current is None or current.sha256 not in if_match):
-        raise VersionMismatch(current.sha256 if current else "")
-    return current
 
 
 def section(name: str) -> Section:
@@ -264,15 +222,19 @@ def save(
     """
     text, deployment = validate(document)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    conn.execute(
-        "INSERT INTO config_versions (sha256, name, body) VALUES (%s, %s, %s)"
-        " ON CONFLICT (sha256) DO NOTHING",
-        (digest, deployment.name, text),
-    )
-    conn.execute(
-        "INSERT INTO config_active (sha256, set_at, set_by) VALUES (%s, %s, %s) ON CONFLICT (one)"
-        " DO UPDATE SET sha256 = EXCLUDED.sha256, set_at = EXCLUDED.set_at, set_by = EXCLUDED.set_by",
-        (digest, at, actor),
-    )
+    configs.keep(conn, digest, deployment.name, text, actor, at)
     audit.append(conn, actor, "config.update", f"config:{digest}", detail, at)
     return ConfigVersion(digest, text)
+
+
+__all__ = [
+    "ConfigInvalid",
+    "ConfigVersion",
+    "Document",
+    "EntryExists",
+    "Section",
+    "VersionMismatch",
+    "active_config",
+    "active_version",
+    "lock_active",
+]

@@ -12,6 +12,7 @@ from hub.config import LoadedConfig, Settings
 from hub.events import Event
 from hub.evidence import EvidenceStore
 from hub.pipeline import Pipeline, Taken, utc_now
+from hub.store import configs
 from hub.store.db import Connection, Database, open_database
 from hub.store.migrate import upgrade
 from hub.store.rollups import refresh_rollups
@@ -36,18 +37,8 @@ def record_config(conn: Connection, loaded: LoadedConfig, at: datetime) -> bool:
     """Keep the config text under its SHA-256, which records refer to, and make it the one in
     force: what the hub was started with is what it runs, so the API's edits and exports start
     from it. True when the text is new."""
-    row = conn.execute(
-        "INSERT INTO config_versions (sha256, name, body) VALUES (%s, %s, %s)"
-        " ON CONFLICT (sha256) DO NOTHING RETURNING sha256",
-        (loaded.sha256, loaded.deployment.name, loaded.text),
-    ).fetchone()
-    conn.execute(
-        "INSERT INTO config_active (sha256, set_at, set_by) VALUES (%s, %s, 'system:start')"
-        " ON CONFLICT (one) DO UPDATE SET sha256 = EXCLUDED.sha256, set_at = EXCLUDED.set_at,"
-        " set_by = EXCLUDED.set_by WHERE config_active.sha256 <> EXCLUDED.sha256",
-        (loaded.sha256, at),
-    )
-    if row is None:
+    new = configs.keep(conn, loaded.sha256, loaded.deployment.name, loaded.text, "system:start", at)
+    if not new:
         return False
     audit.append(
         conn, "system", "config.load", f"config:{loaded.sha256}", {"name": loaded.deployment.name}, at

@@ -79,8 +79,8 @@ def zone_in_force(conn: Connection) -> ZoneInfo:
     was loaded, the schema's default (Asia/Shanghai)."""
     import yaml
 
-    from api.config_store import active_config
     from hub.config import Deployment
+    from hub.store.configs import active_config
 
     text = active_config(conn)
     document = yaml.safe_load(text) if text else None

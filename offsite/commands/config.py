@@ -39,7 +39,7 @@ def config_export(
     ] = None,
 ) -> None:
     """Write the deployment in force (as last loaded or edited through the API) as YAML."""
-    from api.config_store import active_config
+    from hub.store.configs import active_config
 
     with transaction_or_exit() as conn:
         text = active_config(conn)
