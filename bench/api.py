@@ -35,9 +35,9 @@ from rich.console import Console
 
 from api.auth import create_token
 from bench.scratch import scratch_database
+from hub.host import free_port
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
-from tests.mosquitto import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPARTMENTS = ["market", "hall-office", *(f"dept-{n}" for n in range(8))]

@@ -43,10 +43,10 @@ from bench.detect import build_models
 from capture.frames import Frame, Image
 from capture.health import StatusChange
 from capture.sources import open_decoder
+from harness.rtsp import RtspServer, start_rtsp_server
 from hub.config import Deployment, parse_config
 from hub.events import Event, Outcome
 from offsite import scenes
-from tests.rtsp import RtspServer, start_rtsp_server
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector

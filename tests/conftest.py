@@ -18,30 +18,16 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from harness.pgcluster import start_cluster
 from hub.config import Deployment, load_config
 from hub.pipeline import Pipeline
 from hub.store.db import Database, open_database
 from hub.store.embedded import start_embedded
 from hub.store.migrate import upgrade
 from hub.store.timeseries import Backend
-from tests.pgcluster import start_cluster
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = "offsite_template"
-
-
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (Linux)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:  # gone meanwhile
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 @dataclass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hub.host import free_port
 from tests.conftest import REPO
-from tests.mosquitto import free_port
 
 VENV = REPO / ".venv"
 NOISE = re.compile(r"Warning|Traceback|Error:|WARNING")

@@ -19,11 +19,10 @@ import psycopg
 import pytest
 
 from api.auth import create_token
+from hub.host import children_of, free_port, wait_for
 from tests.api.sse import subscribe
-from tests.conftest import REPO, Server, children_of
+from tests.conftest import REPO, Server
 from tests.hub.feed import GAS
-from tests.mosquitto import free_port
-from tests.rtsp import wait_for
 
 DEMO = REPO / "configs" / "demo.yaml"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from capture import CameraCapture, CameraWorker, StatusChange, WorkerSettings
+from harness.rtsp import RtspServer, make_clip, start_rtsp_server
 from hub.config.devices import Camera
-from tests.rtsp import RtspServer, make_clip, start_rtsp_server
 
 # Short timings, so that outages are seen and healed within a test's patience.
 FAST = WorkerSettings(open_timeout=3.0, backoff_initial=0.1, backoff_max=1.0, offline_after=4.0)

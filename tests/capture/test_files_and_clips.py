@@ -12,9 +12,10 @@ import pytest
 
 from capture import Backoff, CameraStatus, ClipError, StatusChange, status_event
 from capture.frames import Frame, FrameQueue
+from harness.rtsp import RtspServer
 from hub.config.rules import Offline
+from hub.host import wait_for
 from tests.capture.conftest import RunCamera, camera
-from tests.rtsp import RtspServer, wait_for
 
 
 def test_the_queue_drops_the_oldest_and_counts() -> None:

@@ -7,9 +7,9 @@ import threading
 import time
 
 from capture import CameraStatus
+from harness.rtsp import RtspServer, silent_server
+from hub.host import children_of, wait_for
 from tests.capture.conftest import RunCamera
-from tests.conftest import children_of
-from tests.rtsp import RtspServer, silent_server, wait_for
 
 
 def _native_threads() -> int:

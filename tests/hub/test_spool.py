@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
+from harness.pgcluster import PgCluster, start_cluster
 from hub.config import Deployment
 from hub.events import Event
 from hub.evidence import EvidenceStore
@@ -28,7 +29,6 @@ from hub.spool import DurableSink
 from hub.store.db import Database, open_database
 from hub.store.migrate import upgrade
 from tests.hub.feed import GAS, HALL, QUEUE, WARM, event
-from tests.pgcluster import PgCluster, start_cluster
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)

@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness.pgcluster import start_cluster
 from hub.store.db import Database, open_database
 from hub.store.migrate import migrations, upgrade
 from hub.store.rollups import refresh_rollups
@@ -20,7 +21,6 @@ from hub.store.timeseries import (
     hypertable_names,
 )
 from tests.conftest import Server
-from tests.pgcluster import start_cluster
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from harness.mosquitto import Broker, start_shipped_broker
 from hub.store.db import Database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
 from tests.conftest import REPO
 from tests.iot.conftest import GAS_TOPIC, iot_config
-from tests.mosquitto import Broker, start_shipped_broker
 
 HUB_PASSWORD = "hub-test-secret-123"
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.mosquitto import Broker, start_broker
 from hub.config import Deployment
 from hub.pipeline import Pipeline
 from hub.store.db import Database
@@ -27,7 +28,6 @@ from tests.iot.conftest import (
     plant_config,
 )
 from tests.iot.test_ingest import Publisher, row_count
-from tests.mosquitto import Broker, start_broker
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from harness.mosquitto import Broker, start_broker
+from harness.pgcluster import start_cluster
 from hub.config import Deployment
 from hub.config.deployment import Broker as BrokerSettings
 from hub.counters import CounterSink, ingest_totals
@@ -24,8 +26,6 @@ from hub.store.db import Database, open_database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
 from tests.conftest import Server
 from tests.iot.conftest import GATEWAY_TOPIC, TEMP_TOPIC, iot_config
-from tests.mosquitto import Broker, start_broker
-from tests.pgcluster import start_cluster
 
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import psycopg
 import yaml
 
+from hub.host import free_port
 from tests.conftest import REPO, Server
 
 DEMO = REPO / "configs" / "demo.yaml"
@@ -30,16 +30,10 @@ def _offsite(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Completed
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
     dsn = server.create_database()
     env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(DEMO), "--api", f"127.0.0.1:{port}"]
     proc = subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

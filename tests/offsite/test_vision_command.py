@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psycopg
 
+from hub.host import wait_for
 from offsite import scenes
 from tests.conftest import REPO, Server
-from tests.rtsp import wait_for
 from tests.vision.conftest import config
 
 
@@ -37,7 +37,7 @@ def test_vision_run_raises_alerts_until_terminated(embedded_server: Server, tmp_
             with psycopg.connect(dsn) as conn:
                 return conn.execute("SELECT count(*) FROM alerts WHERE rule = 'rule'").fetchone() == (1,)
 
-        wait_for(alerted, 90, interval=0.5)
+        wait_for(alerted, 90, step=0.5)
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=60)
         with psycopg.connect(dsn) as conn:  # reported for /metrics, the last time on the way out

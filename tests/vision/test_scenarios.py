@@ -20,11 +20,12 @@ import pytest
 
 from capture.frames import Frame
 from capture.worker import CameraWorker, WorkerSettings
+from harness.rtsp import start_rtsp_server
 from hub.config import LoadedConfig, Settings, parse_config
+from hub.host import wait_for
 from hub.runtime import Hub
 from offsite import scenes
 from tests.conftest import Server
-from tests.rtsp import start_rtsp_server, wait_for
 from tests.vision.conftest import MODEL, config
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tests.mosquitto import free_port
+from hub.host import free_port
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 
@@ -176,15 +175,3 @@ def silent_server() -> Iterator[int]:
         listener.close()
         for conn in accepted:
             conn.close()
-
-
-def wait_for(predicate: object, timeout: float, interval: float = 0.05, failure: str = "") -> float:
-    """Poll until `predicate()` is true; return the seconds it took, or fail with a timeout
-    (saying `failure`, if given)."""
-    assert callable(predicate)
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(failure or f"condition not met within {timeout} s")
-        time.sleep(interval)
-    return time.monotonic() - start

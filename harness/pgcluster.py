@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from hub.host import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SERVICE_USER = "postgres"
@@ -131,7 +132,7 @@ def start_cluster(base: Path, *, timescaledb: bool = True) -> PgCluster:
 
         last_error: RuntimeError | None = None
         for _ in range(_PORT_ATTEMPTS):
-            port = _free_port()
+            port = free_port()
             _write_settings(datadir, port=port, timescaledb=timescaledb)
             cluster = PgCluster(
                 datadir=datadir,
@@ -227,13 +228,6 @@ def _write_settings(datadir: Path, *, port: int, timescaledb: bool) -> None:
         owner = datadir.stat()
         os.chown(path, owner.st_uid, owner.st_gid)
     path.chmod(0o600)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _pg(program: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -13,14 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hub.host import free_port
+
 MOSQUITTO = Path("/usr/sbin/mosquitto")
 SHIPPED_CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto.conf"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
