@@ -13,13 +13,14 @@ from enum import StrEnum
 
 import numpy as np
 from av import VideoFrame
-from psycopg.types.json import Jsonb
 
 from hub.config import Deployment
 from hub.config.devices import Camera
 from hub.config.rules import Offline
 from hub.events import Event
+from hub.store import device_health
 from hub.store.db import Connection
+from hub.store.device_health import HealthChange
 
 THUMBNAIL = (32, 18)  # width, height of the grey picture compared for frozen detection
 FROZEN_DIFFERENCE = 1.5  # mean absolute grey-level difference below which two pictures are the same
@@ -43,6 +44,10 @@ class StatusChange:
     previous: CameraStatus
     time: datetime
     detail: str = ""  # why: the error, "no frame for 10 s", "same picture for 30 s"
+
+    def health(self) -> HealthChange:
+        """The change as a `device_health` row."""
+        return HealthChange(self.time, "camera", self.camera, str(self.status), self.detail)
 
 
 class FrozenDetector:
@@ -106,10 +111,5 @@ def health_events(change: StatusChange, deployment: Deployment) -> list[Event]:
 
 
 def store_health(conn: Connection, changes: Iterable[StatusChange]) -> None:
-    """Record status changes in `device_health` (kind 'camera')."""
-    for change in changes:
-        conn.execute(
-            "INSERT INTO device_health (time, kind, device, status, detail)"
-            " VALUES (%s, 'camera', %s, %s, %s)",
-            (change.time, change.camera, str(change.status), Jsonb({"detail": change.detail})),
-        )
+    """Record camera status changes in `device_health`, through its one writer."""
+    device_health.store_health(conn, [change.health() for change in changes])
