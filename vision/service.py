@@ -10,7 +10,6 @@ from capture.frames import Frame
 from capture.watchdog import CameraCapture
 from capture.worker import WorkerSettings
 from hub.config import Deployment
-from hub.config.vision import DetectorModel
 from vision.analysis import CameraAnalyser, Detect
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
@@ -20,17 +19,6 @@ from vision.sink import EventSink
 log = logging.getLogger(__name__)
 
 DETECT_TIMEOUT = 30.0  # seconds a frame may wait for the shared detector before it is given up
-
-
-def spec(model: DetectorModel) -> DetectorSpec:
-    return DetectorSpec(
-        model=model.path,
-        backend=model.backend,
-        device=model.device,
-        half=model.half,
-        imgsz=model.imgsz,
-        iou=model.iou,
-    )
 
 
 def _detect_with(worker: DetectorWorker) -> Detect:
@@ -61,7 +49,7 @@ class VisionService:
         given = dict(detectors or {})
         self.detectors = {
             m.id: DetectorWorker(
-                given[m.id] if m.id in given else load_detector(spec(m)),
+                given[m.id] if m.id in given else load_detector(DetectorSpec.of(m)),
                 max_batch=vision.batch,
                 max_wait=vision.batch_wait,
                 name=f"detector-{m.id}",

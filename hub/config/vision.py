@@ -26,6 +26,8 @@ class DetectorModel(Model):
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N")
     half: bool = Field(default=False, description="Half precision (GPU only)")
     imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32, description="Network input size")
+    # 0.7, ultralytics' own default: people side by side in a queue overlap by 0.65 on bus.jpg, and
+    # 0.45 would merge them. vision.detectors.DetectorSpec and both backends take it from here.
     iou: float = Field(
         default=0.7, gt=0, le=1, description="Boxes of one class overlapping more than this are merged (NMS)"
     )

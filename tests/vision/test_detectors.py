@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from capture.frames import Image
+from hub.config.vision import DetectorModel
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec, ModelError, load_detector
@@ -319,3 +320,11 @@ def test_gpu_without_gpu_provider_falls_back_to_cpu(caplog: pytest.LogCaptureFix
     assert chosen == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
     with pytest.raises(ModelError, match="TensorrtExecutionProvider not available here"):
         choose_providers("cpu", ["TensorrtExecutionProvider"], ["CPUExecutionProvider"])
+
+
+def test_a_model_of_the_deployment_is_loaded_with_every_setting_it_gives() -> None:
+    given = DetectorModel(id="m", path="x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5)
+    assert DetectorSpec.of(given) == DetectorSpec("x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5)
+    defaults = DetectorModel(id="m", path="x.onnx")
+    assert DetectorSpec.of(defaults) == DetectorSpec("x.onnx")  # one set of defaults: the schema's
+    assert DetectorSpec("x.onnx").iou == 0.7

@@ -4,7 +4,7 @@
     detections = detector.detect([image])[0]
 
 A backend's module is imported only when a spec asks for it, so the onnxruntime path never
-imports torch.
+imports torch. Each backend reads its settings from the spec: none has defaults of its own.
 """
 
 from __future__ import annotations
@@ -24,23 +24,7 @@ def load_detector(spec: DetectorSpec) -> Detector:
     if spec.backend == "onnxruntime":
         from vision.detectors.onnx import OnnxDetector
 
-        return OnnxDetector(
-            path,
-            device=spec.device,
-            imgsz=spec.imgsz,
-            confidence=spec.confidence,
-            iou=spec.iou,
-            half=spec.half,
-            providers=spec.providers,
-            threads=spec.threads,
-        )
+        return OnnxDetector(path, spec)
     from vision.detectors.ultralytics import UltralyticsDetector
 
-    return UltralyticsDetector(
-        path,
-        device=spec.device,
-        imgsz=spec.imgsz,
-        confidence=spec.confidence,
-        iou=spec.iou,
-        half=spec.half,
-    )
+    return UltralyticsDetector(path, spec)

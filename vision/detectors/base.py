@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from capture.frames import Image
+from hub.config.vision import DetectorModel
 from vision.detections import Detections
 
 Backend = Literal["onnxruntime", "ultralytics"]
 BACKENDS: tuple[Backend, ...] = ("onnxruntime", "ultralytics")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+_DEFAULTS: dict[str, Any] = {
+    name: DetectorModel.model_fields[name].default for name in ("backend", "device", "half", "imgsz", "iou")
+}
 
 
 class Detector(Protocol):
@@ -41,15 +45,20 @@ class DetectorSpec:
     """How to load a detector; `load_detector(spec)` builds it."""
 
     model: str  # a path or `pkg:MODULE/relative/path`, see `vision.models.resolve_model`
-    backend: Backend = "onnxruntime"
-    device: str = "cpu"  # cpu, cuda or cuda:N
-    half: bool = False  # FP16 on GPU (ultralytics; TensorRT provider); an ONNX file keeps its own type
-    imgsz: int = 640  # square input side in pixels, a multiple of 32; a fixed-size ONNX model's wins
+    # The settings a deployment can give take their defaults from its schema (DetectorModel).
+    backend: Backend = _DEFAULTS["backend"]
+    device: str = _DEFAULTS["device"]  # cpu, cuda or cuda:N
+    half: bool = _DEFAULTS["half"]  # FP16 on GPU (ultralytics; TensorRT provider); an ONNX file keeps its own
+    imgsz: int = _DEFAULTS["imgsz"]  # square input side, a multiple of 32; a fixed-size ONNX model's wins
+    iou: float = _DEFAULTS["iou"]  # boxes of one class overlapping more than this are merged
     confidence: float = 0.25  # minimum score kept
-    iou: float = 0.7  # boxes of one class overlapping more than this are merged (ultralytics' default:
-    # people side by side in a queue overlap by 0.65 on bus.jpg, and 0.45 would merge them)
     providers: tuple[str, ...] | None = None  # onnxruntime execution providers; None: from device
     threads: int | None = None  # onnxruntime CPU threads; None: cores - 1 (1 to 8), as ultralytics
+
+    @classmethod
+    def of(cls, model: DetectorModel) -> DetectorSpec:
+        """The spec of a deployment's model: its file and every setting it gives."""
+        return cls(model=model.path, **model.model_dump(include=set(_DEFAULTS)))
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

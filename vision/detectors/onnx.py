@@ -23,7 +23,7 @@ import onnxruntime as ort
 
 from capture.frames import Image
 from vision.detections import Boxes, Detections, Floats, Ints
-from vision.detectors.base import check_images
+from vision.detectors.base import DetectorSpec, check_images
 from vision.models import ModelError, data_dir
 
 log = logging.getLogger(__name__)
@@ -160,20 +160,10 @@ class OnnxDetector:
     maximum boxes) baked in at export: `iou` does not apply to it.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        device: str = "cpu",
-        imgsz: int = 640,
-        confidence: float = 0.25,
-        iou: float = 0.45,
-        half: bool = False,
-        providers: Sequence[str] | None = None,
-        threads: int | None = None,
-    ) -> None:
-        self.path, self.device, self.confidence, self.iou = path, device, confidence, iou
-        self._session = self._open(path, device, providers, threads, half)
+    def __init__(self, path: Path, spec: DetectorSpec) -> None:
+        device, imgsz = spec.device, spec.imgsz
+        self.path, self.device, self.confidence, self.iou = path, device, spec.confidence, spec.iou
+        self._session = self._open(path, device, spec.providers, spec.threads, spec.half)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[1] not in (3, "3"):
             shapes = [i.shape for i in inputs]

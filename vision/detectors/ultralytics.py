@@ -12,7 +12,7 @@ from typing import Any
 
 from capture.frames import Image
 from vision.detections import Detections
-from vision.detectors.base import check_images
+from vision.detectors.base import DetectorSpec, check_images
 from vision.models import ModelError, prepare_ultralytics
 
 
@@ -23,16 +23,8 @@ class UltralyticsDetector:
     several threads are serialised (share it through `vision.batcher.DetectorWorker`).
     """
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        device: str = "cpu",
-        imgsz: int = 640,
-        confidence: float = 0.25,
-        iou: float = 0.45,
-        half: bool = False,
-    ) -> None:
+    def __init__(self, path: Path, spec: DetectorSpec) -> None:
+        device, imgsz, half = spec.device, spec.imgsz, spec.half
         prepare_ultralytics()  # before the first import: offline, settings under the data folder
         from ultralytics.models import YOLO
         from ultralytics.utils import DEFAULT_CFG_DICT
@@ -40,7 +32,12 @@ class UltralyticsDetector:
         if device != "cpu":
             _check_gpu(device)
         self.path, self.device, self.half = path, device, half
-        self._options: dict[str, Any] = {"imgsz": imgsz, "conf": confidence, "iou": iou, "device": device}
+        self._options: dict[str, Any] = {
+            "imgsz": imgsz,
+            "conf": spec.confidence,
+            "iou": spec.iou,
+            "device": device,
+        }
         if half:
             # ultralytics 8.4 replaced `half` by `quantize` (and warns about `half`); 8.3 has only `half`.
             self._options.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
