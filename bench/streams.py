@@ -46,6 +46,7 @@ from capture.sources import open_decoder
 from harness.rtsp import RtspServer, start_rtsp_server
 from hub.config import Deployment, parse_config
 from hub.events import Event, Outcome
+from hub.sink import Delivery, Fate
 from offsite import scenes
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
@@ -138,10 +139,13 @@ class MemorySink:
         self._lock = threading.Lock()
         self._open: set[tuple[str, str]] = set()  # (source, rule) of the alerts open
 
-    def store(self, data: bytes, media_type: str) -> str:
+    def keep(self, data: bytes, media_type: str) -> str:
         return hashlib.sha256(data).hexdigest()
 
-    def take(self, event: Event) -> Outcome | None:
+    def take(self, events: Sequence[Event]) -> list[Delivery]:
+        return [Delivery(event.id, Fate.TAKEN, self._outcome(event)) for event in events]
+
+    def _outcome(self, event: Event) -> Outcome:
         key = (event.source, event.rule)
         with self._lock:
             if event.cleared:
@@ -152,7 +156,7 @@ class MemorySink:
             self._open.add(key)
             return Outcome.OPENED
 
-    def attach(self, event_id: str, evidence: list[str]) -> None:
+    def attach(self, event_id: str, evidence: Sequence[str]) -> None:
         pass
 
     def camera_status(self, change: StatusChange) -> None:

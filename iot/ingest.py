@@ -37,8 +37,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from psycopg_pool import PoolTimeout
 
 from hub.config import Deployment
-from hub.events import Event, EventRejected
-from hub.pipeline import Pipeline
+from hub.events import Event
+from hub.sink import EventSink, Fate, HubUnavailable
 from hub.store.db import Database
 from hub.store.device_health import HealthChange, store_health
 from iot.health import SensorHealth
@@ -119,7 +119,7 @@ class SensorIngest:
     db: Database
     broker: BrokerAddress
     client_id: str = ""  # empty: `client_id_for(deployment)`
-    pipeline: Pipeline | None = None  # where rule events go; None: store readings only
+    sink: EventSink | None = None  # where rule events go (durable in `offsite iot run`); None: readings only
     clock: Callable[[], datetime] = _now
     # Seconds between the writer's clock ticks of the sensor rules (silence, durations). None:
     # time passes only when `tick()` is called, as in the demo, which replays a backlog of past
@@ -344,15 +344,16 @@ class SensorIngest:
         self._emit(events)
 
     def _emit(self, events: list[Event]) -> None:
-        if self.pipeline is None or not events:
+        if self.sink is None or not events:
             return
-        for event in events:
-            try:
-                with self.db.pool.connection(timeout=5) as conn:
-                    self.pipeline.take(conn, event)
-                self.stats.events += 1
-            except EventRejected as exc:
-                log.warning("sensor rule event refused: %s", exc)
+        try:
+            done = self.sink.take(events)
+        except HubUnavailable as exc:  # only a sink without a spool says so: nowhere to keep them
+            lost = len(events) - len(exc.delivered)
+            log.error("%d sensor rule events lost, the hub is away: %s", lost, exc)
+            self.stats.last_error = str(exc)
+            done = exc.delivered
+        self.stats.events += sum(1 for d in done if d.fate is not Fate.REFUSED)
 
     def _restore_rules(self) -> None:
         """Rebuild rule state from recent readings, so durations survive a restart."""

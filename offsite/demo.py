@@ -24,6 +24,7 @@ DEMO_DATABASE = "offsite_demo"
 
 def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
     """Simulated sensors publish over MQTT; the ingest stores readings and runs the sensor rules."""
+    from hub.sink import InProcessSink
     from iot.broker import EmbeddedBroker
     from iot.ingest import BrokerAddress, SensorIngest, wait_until
     from iot.simulate import cold_store_half_hour, publish
@@ -38,8 +39,8 @@ def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
     where = "embedded broker" if broker else "broker"
     # The simulated half hour arrives in a second; time moves on only once all of it is stored.
     ingest = SensorIngest(
-        hub.config.deployment, hub.db, address, client_id="offsite-demo", pipeline=hub.pipeline,
-        tick_every=None,
+        hub.config.deployment, hub.db, address, client_id="offsite-demo",
+        sink=InProcessSink.of(hub, "iot:demo"), tick_every=None,
     )  # fmt: skip
     try:
         ingest.start()

@@ -29,12 +29,12 @@ from hub.config import Deployment
 from hub.config.devices import Camera
 from hub.config.rules import CameraRule
 from hub.config.vision import CameraDetection, DetectorModel
-from hub.events import Event, Outcome
+from hub.events import Event
 from vision.detections import Detections
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate
 from vision.rules import Hit, VisionRule, build_rules
-from vision.sink import EventSink
+from vision.sink import CameraSink
 from vision.tracking import Tracker
 from vision.zones import PolygonZone
 
@@ -111,7 +111,7 @@ class CameraAnalyser:
         camera: Camera,
         worker: CameraWorker,
         detect: Detect,
-        sink: EventSink,
+        sink: CameraSink,
         rules: Sequence[VisionRule[CameraRule]] | None = None,
     ) -> None:
         if camera.detect is None:
@@ -194,7 +194,7 @@ class CameraAnalyser:
                 zone=self.zones.get(hit.zone) if hit.zone else None,
                 line=self.lines.get(hit.line) if hit.line else None,
             )
-            evidence.append(self.sink.store(to_jpeg(picture), "image/jpeg"))
+            evidence.append(self.sink.keep(to_jpeg(picture), "image/jpeg"))
         event = Event(
             id=event_id(self.camera.id, key, "clear" if hit.cleared else "fire"),
             source=f"camera:{self.camera.id}",
@@ -206,10 +206,10 @@ class CameraAnalyser:
             payload=payload,
             evidence=evidence,
         )
-        outcome = self.sink.take(event)
+        (delivery,) = self.sink.take([event])
         self.stats.events += 1
         self.stats.latencies.append(_since(frame.time))
-        if outcome in (Outcome.OPENED, Outcome.UPDATED):
+        if delivery.alerting and not event.cleared:
             before = timedelta(seconds=self.settings.clip_before)
             after = timedelta(seconds=self.settings.clip_after)
             due = time.monotonic() + self.settings.clip_after
@@ -227,6 +227,6 @@ class CameraAnalyser:
                 except ClipError as exc:
                     log.info("camera %s: no clip for %s: %s", self.camera.id, clip.event_id, exc)
                     continue
-                sha = self.sink.store(path.read_bytes(), "video/mp4")
+                sha = self.sink.keep(path.read_bytes(), "video/mp4")
             self.sink.attach(clip.event_id, [sha])
             self.stats.clips += 1

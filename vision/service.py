@@ -14,7 +14,7 @@ from vision.analysis import CameraAnalyser, Detect
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
-from vision.sink import EventSink
+from vision.sink import CameraSink
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class VisionService:
     def __init__(
         self,
         deployment: Deployment,
-        sink: EventSink,
+        sink: CameraSink,
         settings: WorkerSettings | None = None,
         detectors: Mapping[str, Detector] | None = None,
     ) -> None:

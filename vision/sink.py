@@ -1,31 +1,22 @@
-"""Where the video analysis delivers: events and evidence into the hub."""
+"""Where the video analysis delivers: events and evidence through an `EventSink`, camera status
+into `device_health`."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from capture.health import StatusChange, health_events, store_health
-from hub.events import Event, EventRejected, Outcome
+from hub.events import Event
 from hub.runtime import Hub
+from hub.sink import Delivery, EventSink, HubUnavailable, InProcessSink
 
 log = logging.getLogger(__name__)
 
 
-class EventSink(Protocol):
-    """What the analysis needs from whoever stores its findings (the hub, or an edge uplink)."""
-
-    def store(self, data: bytes, media_type: str) -> str:
-        """Keep an evidence file; returns its SHA-256."""
-        ...
-
-    def take(self, event: Event) -> Outcome | None:
-        """Deliver one event; None when it was refused (logged, never raised)."""
-        ...
-
-    def attach(self, event_id: str, evidence: list[str]) -> None:
-        """Add evidence made after its event (the clip) to the event's records."""
-        ...
+class CameraSink(EventSink, Protocol):
+    """What the analysis needs: an `EventSink`, and somewhere to report camera status."""
 
     def camera_status(self, change: StatusChange) -> None:
         """A camera went online, reconnecting, frozen or offline."""
@@ -33,29 +24,29 @@ class EventSink(Protocol):
 
 
 class HubSink:
-    """Delivers into a hub in the same process, one transaction per call."""
+    """Delivers into a hub through `events` (default: in-process, one transaction per event; a
+    `hub.spool.DurableSink` in front of it keeps events while the database is away)."""
 
-    def __init__(self, hub: Hub, actor: str = "vision") -> None:
+    def __init__(self, hub: Hub, actor: str = "vision", events: EventSink | None = None) -> None:
         self.hub = hub
-        self.actor = actor
+        self.events = events or InProcessSink.of(hub, actor)
 
-    def store(self, data: bytes, media_type: str) -> str:
-        with self.hub.db.transaction() as conn:
-            return self.hub.evidence.register(conn, data, media_type)
+    def keep(self, data: bytes, media_type: str) -> str:
+        return self.events.keep(data, media_type)
 
-    def take(self, event: Event) -> Outcome | None:
-        try:
-            return self.hub.take(event).outcome
-        except EventRejected as exc:
-            log.warning("vision event refused: %s", exc)
-            return None
+    def take(self, events: Sequence[Event]) -> list[Delivery]:
+        return self.events.take(events)
 
-    def attach(self, event_id: str, evidence: list[str]) -> None:
-        with self.hub.db.transaction() as conn:
-            self.hub.pipeline.attach(conn, event_id, evidence, self.actor)
+    def attach(self, event_id: str, evidence: Sequence[str]) -> None:
+        self.events.attach(event_id, evidence)
 
     def camera_status(self, change: StatusChange) -> None:
-        with self.hub.db.transaction() as conn:
-            store_health(conn, [change])
-        for event in health_events(change, self.hub.config.deployment):
-            self.take(event)
+        try:
+            with self.hub.db.transaction() as conn:
+                store_health(conn, [change])
+        except Exception as exc:  # the status row is history; the events below are what must arrive
+            log.warning("camera %s: status %s not recorded: %s", change.camera, change.status, exc)
+        try:
+            self.take(health_events(change, self.hub.config.deployment))
+        except HubUnavailable as exc:
+            log.warning("camera %s: status events lost, the hub is away: %s", change.camera, exc)

@@ -14,6 +14,7 @@ from api.schemas import EventBatch, EventTaken, IntakeResult
 from hub import audit
 from hub.events import Event, EventRejected, ForeignEvent
 from hub.pipeline import Pipeline
+from hub.sink import HubUnavailable, InProcessSink
 from hub.store.db import Connection
 
 router = APIRouter(prefix="/events", tags=["events"], responses=AUTH_RESPONSES)
@@ -44,11 +45,19 @@ def post_events(batch: EventBatch, caller: Sender, services: ServicesDep) -> Int
             audit.append(conn, caller.actor, "events.refused", f"site:{caller.site}", detail, services.now())
     if refusal is not None:
         raise refusal
+    # One transaction per event: a failure keeps the ones before, and sending again repeats nothing.
+    try:
+        done = InProcessSink.of(hub, caller.actor).take(batch.events)
+    except HubUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"the hub's database is away ({exc}); send the batch again"
+        ) from exc
     taken = []
-    for event in batch.events:
-        result = hub.take(event)  # one transaction per event: a failure keeps the ones before
-        services.metrics.events.labels(result.outcome.value).inc()
-        taken.append(EventTaken(id=event.id, outcome=result.outcome, alert_id=result.alert_id))
+    for delivery in done:
+        if delivery.outcome is None:  # refused after the check above: the deployment changed meanwhile
+            raise unprocessable(["body", "events"], delivery.reason, "event_rejected")
+        services.metrics.events.labels(delivery.outcome.value).inc()
+        taken.append(EventTaken(id=delivery.event_id, outcome=delivery.outcome, alert_id=delivery.alert_id))
     return IntakeResult(taken=taken)
 
 

@@ -69,14 +69,19 @@ def run(
     """
     from hub.counters import CounterSink
     from hub.runtime import Hub
-    from iot.ingest import BrokerAddress, SensorIngest
+    from hub.sink import InProcessSink
+    from hub.spool import DurableSink
+    from iot.ingest import BrokerAddress, SensorIngest, client_id_for
 
     loaded = load_or_exit(config)
     settings = settings_or_exit()
     url = settings.mqtt_url or loaded.deployment.broker.url
     broker = BrokerAddress.from_url(url, settings.mqtt_username, settings.mqtt_password)
     hub = Hub.start(loaded, settings)
-    ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=client_id or "", pipeline=hub.pipeline)
+    name = client_id or client_id_for(loaded.deployment)
+    # Rule events wait on disk while the database is away; delivered in order once it is back.
+    spool = DurableSink(settings.data_dir / "spool" / f"iot-{name}.sqlite", InProcessSink.of(hub, "iot"))
+    ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=name, sink=spool)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest.start()
@@ -85,11 +90,15 @@ def run(
     try:
         while not stop.wait(10):
             s = ingest.stats
-            console.print(f"messages {s.messages} readings {s.stored} refused {s.refused} events {s.events}")
-            counters.report(hub.db, s.counts(ingest.client_id))
+            console.print(
+                f"messages {s.messages} readings {s.stored} refused {s.refused} events {s.events}"
+                f" spooled {spool.depth()} (oldest {spool.age():.0f} s)"
+            )
+            counters.report(hub.db, {**s.counts(name), **spool.counts(name)})
     except KeyboardInterrupt:
         pass
     finally:
         ingest.stop()
-        counters.report(hub.db, ingest.stats.counts(ingest.client_id))
+        spool.close()
+        counters.report(hub.db, {**ingest.stats.counts(name), **spool.counts(name)})
         hub.close()

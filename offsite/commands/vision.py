@@ -15,6 +15,7 @@ from rich.table import Table
 from offsite.startup import load_or_exit, settings_or_exit
 
 if TYPE_CHECKING:
+    from hub.spool import DurableSink
     from vision.service import VisionService
 
 app = typer.Typer(help="Cameras and video analysis.", no_args_is_help=True)
@@ -29,6 +30,8 @@ def run(
     """Decode and analyse every enabled camera, delivering findings to the hub, until interrupted."""
     from hub.counters import CounterSink
     from hub.runtime import Hub
+    from hub.sink import InProcessSink
+    from hub.spool import DurableSink
     from vision.models import ModelError
     from vision.service import VisionService
     from vision.sink import HubSink
@@ -36,9 +39,12 @@ def run(
     loaded = load_or_exit(config)
     settings = settings_or_exit()
     hub = Hub.start(loaded, settings)
+    # Events and their evidence wait on disk while the database is away; delivered in order once back.
+    spool = DurableSink(settings.data_dir / "spool" / "vision.sqlite", InProcessSink.of(hub, "vision"))
     try:
-        service = VisionService(loaded.deployment, HubSink(hub))
+        service = VisionService(loaded.deployment, HubSink(hub, events=spool))
     except ModelError as exc:
+        spool.close()
         hub.close()
         console.print(f"[red]{config}: {exc}[/]")
         raise typer.Exit(1) from None
@@ -50,15 +56,16 @@ def run(
     next_table = time.monotonic() + every
     try:
         while not stop.wait(min(every, 10.0)):
-            counters.report(hub.db, camera_counts(service))
+            counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
             if time.monotonic() >= next_table:
-                console.print(status_table(service))
+                console.print(status_table(service, spool))
                 next_table += every
     except KeyboardInterrupt:
         pass
     finally:
         service.stop()
-        counters.report(hub.db, camera_counts(service))
+        spool.close()
+        counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
         hub.close()
 
 
@@ -76,9 +83,12 @@ def camera_counts(service: VisionService) -> dict[tuple[str, str], int]:
     return counts
 
 
-def status_table(service: VisionService) -> Table:
-    """One row per camera: status, frames decoded and analysed, events, the last error."""
+def status_table(service: VisionService, spool: DurableSink | None = None) -> Table:
+    """One row per camera: status, frames decoded and analysed, events, the last error; under it
+    the events waiting in the spool for the hub."""
     table = Table(title="Cameras")
+    if spool is not None:
+        table.caption = f"spool: {spool.depth()} events waiting, the oldest for {spool.age():.0f} s"
     for column in ("camera", "status", "decoder", "decoded", "analysed", "detected", "events", "error"):
         table.add_column(column)
     for camera_id, worker in service.ingest.workers.items():

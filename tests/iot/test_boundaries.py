@@ -16,6 +16,7 @@ import pytest
 from harness.mosquitto import Broker, start_broker
 from hub.config import Deployment
 from hub.pipeline import Pipeline
+from hub.sink import InProcessSink
 from hub.store.db import Database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
 from tests.iot.conftest import (
@@ -39,7 +40,7 @@ def broker() -> Iterator[Broker]:
 
 def start_ingest(deployment: Deployment, db: Database, broker: Broker, client_id: str) -> SensorIngest:
     ingest = SensorIngest(deployment, db, BrokerAddress(port=broker.port), client_id=client_id,
-                          pipeline=Pipeline(deployment, "0" * 64))  # fmt: skip
+                          sink=InProcessSink(db, Pipeline(deployment, "0" * 64), None, "iot"))  # fmt: skip
     ingest.start()
     assert ingest.wait_connected(10)
     return ingest

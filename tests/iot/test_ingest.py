@@ -22,6 +22,7 @@ from hub.config import Deployment
 from hub.config.deployment import Broker as BrokerSettings
 from hub.counters import CounterSink, ingest_totals
 from hub.pipeline import Pipeline
+from hub.sink import InProcessSink
 from hub.store.db import Database, open_database
 from iot.ingest import BrokerAddress, SensorIngest, wait_until
 from tests.conftest import Server
@@ -283,7 +284,7 @@ def test_a_drained_backlog_does_not_report_its_sensor_offline(db: Database, brok
 
     def start() -> SensorIngest:
         ingest = SensorIngest(deployment, db, BrokerAddress(port=broker.port), client_id="backlog",
-                              pipeline=pipeline, tick_every=0.005)  # fmt: skip
+                              sink=InProcessSink(db, pipeline, None, "iot"), tick_every=0.005)  # fmt: skip
         ingest.start()
         assert ingest.wait_connected(10)
         return ingest
