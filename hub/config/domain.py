@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from pydantic import Field, model_validator
 
@@ -20,6 +21,8 @@ from hub.config.types import (
     in_window,
     window_bounds,
 )
+
+_MINUTE = timedelta(minutes=1)
 
 
 class Schedule(Model):
@@ -49,6 +52,26 @@ class Schedule(Model):
             elif yesterday in self.days and moment < end:
                 return True
         return False
+
+    def flips(
+        self, tz: tzinfo, since: datetime, until: datetime, was_open: bool
+    ) -> Iterator[tuple[datetime, bool]]:
+        """Moments in (`since`, `until`] where the schedule, read in `tz`, opens (True) or closes
+        (False), given whether it was open at `since`.
+
+        Schedules are made of whole local minutes, so they flip only on a minute; a gap of a minute
+        or less with the same state on both ends holds no flip (a window lasts a minute or more).
+        Longer gaps (a restore, a stalled caller, frames far apart) are walked minute by minute.
+        """
+        if until <= since or (until - since <= _MINUTE and self.covers(until.astimezone(tz)) == was_open):
+            return
+        at = since.astimezone(UTC).replace(second=0, microsecond=0) + _MINUTE
+        state = was_open
+        while at <= until:
+            if self.covers(at.astimezone(tz)) != state:
+                state = not state
+                yield at, state
+            at += _MINUTE
 
 
 class Site(Model):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,6 @@ from iot.readings import Reading
 
 SensorRuleModel = Threshold | RateOfChange | Flatline | Offline
 R = TypeVar("R", bound=SensorRuleModel, covariant=True)
-
-_MINUTE = timedelta(minutes=1)
 
 
 def event_id(rule: str, at: datetime, fired: bool) -> str:
@@ -106,26 +104,14 @@ class RuleState(ABC, Generic[R]):
         return schedule is None or schedule.covers(at.astimezone(self.tz))
 
     def _boundaries(self, until: datetime) -> Iterator[tuple[datetime, bool]]:
-        """Moments in (checked, until] where the schedule opens or closes.
-
-        Schedules are made of whole local minutes, so they can only flip on a minute; a gap of a
-        minute or less with the same state on both ends holds no flip (a window lasts a minute or
-        more). Longer gaps (a restore, a stalled caller) are walked minute by minute.
-        """
+        """Moments in (checked, until] where the schedule opens or closes (`Schedule.flips`)."""
         checked, self.checked = self.checked, max(until, self.checked or until)
-        if self.rule.schedule is None or checked is None or until <= checked:
+        schedule = self.rule.schedule
+        if schedule is None or checked is None or until <= checked:
             if checked is None:
                 self.open = self._covers(until)
             return
-        if until - checked <= _MINUTE and self._covers(until) == self.open:
-            return
-        at = checked.astimezone(UTC).replace(second=0, microsecond=0) + _MINUTE
-        state = self.open
-        while at <= until:
-            if self._covers(at) != state:
-                state = not state
-                yield at, state
-            at += _MINUTE
+        yield from schedule.flips(self.tz, checked, until, self.open)
 
     def _fire(self, at: datetime, payload: dict[str, JsonValue]) -> Transition:
         self.firing = True

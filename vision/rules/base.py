@@ -28,7 +28,6 @@ from vision.detections import Detections
 from vision.zones import Box, PolygonZone, box_tuple
 
 GRACE = 10.0  # seconds: frames without the cause for longer than this end an occurrence
-_MINUTE = timedelta(minutes=1)
 
 C = TypeVar("C", bound=CameraRule, covariant=True)
 Z = TypeVar("Z", bound=ZoneRule, covariant=True)
@@ -129,24 +128,18 @@ class VisionRule(ABC, Generic[C]):
         if last is None:
             self._open, self.opened_at = is_open, now if is_open else None
             return []
-        if now - last <= _MINUTE and is_open == self._open:
-            return []  # schedules are whole minutes: a window lasts at least one
-        # Walk the minutes between the frames: the first flip, then (if open now) the last opening.
-        at = last.astimezone(UTC).replace(second=0, microsecond=0) + _MINUTE
-        while at <= now and self._covers(at) == self._open:
-            at += _MINUTE
-        if at > now:
+        schedule = self.config.schedule
+        flipped = [] if schedule is None else list(schedule.flips(self.tz, last, now, self._open))
+        if not flipped:
             return []
         hits: list[Hit] = []
         if self._open:
+            at = flipped[0][0]
             hits = [self._clear(subject, at, {"reason": "schedule_ended"}) for subject in list(self._firing)]
             self._reset()
-        first_flip, self._open = at, is_open
+        self._open = is_open
         if is_open:
-            opened = now.astimezone(UTC).replace(second=0, microsecond=0)
-            while opened > first_flip and self._covers(opened - _MINUTE):
-                opened -= _MINUTE
-            self.opened_at = opened
+            self.opened_at = max(at for at, opened in flipped if opened)
         return hits
 
     def _key(self, subject: str, start: datetime) -> str:
