@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from fastapi import HTTPException, Path, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 from api.auth import Role
 from hub.config.loader import format_loc
 from hub.events import Event, Outcome, Sha256
-from hub.records import AlertStatus, ClueStatus, Verdict
+from hub.records import AlertStatus, ClueStatus, SupervisionAction, Verdict
 from hub.storable import unstorable
 
 
@@ -160,29 +160,8 @@ class CluePage(BaseModel):
 class RecordPublic(Public):
     """A supervision-action record (监管行为) with its exchange fields."""
 
-    id: int
-    record_id: str
-    event_id: str
-    alert_id: int | None
-    item_code: str
-    item_name: str
-    list_code: str
-    department_code: str
-    department_name: str
-    object_name: str | None
-    object_code: str | None
-    area_code: str
-    method: str
-    result: Literal["problem_found", "no_problem"]
-    inspected_at: datetime
-    site: str
-    rule: str
-    evidence: list[str]
-    config_sha256: str
-    batch_id: str
-    operation: Literal["I", "U", "D"]
-    exchange_source: str
-    exchange_time: datetime
+    # Every column of `hub.records.SupervisionAction`, the record's one declaration.
+    __annotations__ = get_type_hints(SupervisionAction)
 
 
 class RecordPage(BaseModel):

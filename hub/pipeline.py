@@ -14,6 +14,7 @@ from hub.alerts import ACTIVE
 from hub.config import Deployment
 from hub.config.rules import Rule
 from hub.events import Event, EventRejected, ForeignEvent, Outcome
+from hub.records import ACTION_INSERT
 from hub.routing import destination
 from hub.store.db import Connection
 from hub.wording import title
@@ -203,24 +204,35 @@ class Pipeline:
         department = d.department_by_id[item.department]
         code = self._object_code(event, rule)
         supervised = d.object_by_code.get(code) if code else None
+        result = "problem_found" if event.problem else "no_problem"
         row = conn.execute(
-            "INSERT INTO supervision_actions (record_id, event_id, alert_id, item_code, item_name, list_code,"
-            " department_code, department_name, object_name, object_code, area_code, result, inspected_at,"
-            " site, rule, evidence, config_sha256, batch_id, operation, exchange_source, exchange_time)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'I', %s, %s)"
-            " RETURNING id",
-            (
-                uuid.uuid5(_RECORD_NAMESPACE, event.id), event.id, alert_id, item.code, item.name,
-                item.list_code, department.code, department.name, supervised.name if supervised else None,
-                code, d.site_by_id[event.site].area_code,
-                "problem_found" if event.problem else "no_problem", event.time, event.site, rule.id,
-                event.evidence, self.config_sha256, f"{self.exchange_source}-{now:%Y%m%d}",
-                self.exchange_source, now,
-            ),
-        ).fetchone()  # fmt: skip
+            ACTION_INSERT,
+            {
+                "record_id": uuid.uuid5(_RECORD_NAMESPACE, event.id),
+                "event_id": event.id,
+                "alert_id": alert_id,
+                "item_code": item.code,
+                "item_name": item.name,
+                "list_code": item.list_code,
+                "department_code": department.code,
+                "department_name": department.name,
+                "object_name": supervised.name if supervised else None,
+                "object_code": code,
+                "area_code": d.site_by_id[event.site].area_code,
+                "result": result,
+                "inspected_at": event.time,
+                "site": event.site,
+                "rule": rule.id,
+                "evidence": event.evidence,
+                "config_sha256": self.config_sha256,
+                "batch_id": f"{self.exchange_source}-{now:%Y%m%d}",
+                "operation": "I",
+                "exchange_source": self.exchange_source,
+                "exchange_time": now,
+            },
+        ).fetchone()
         assert row is not None
         action_id = int(row[0])
-        result = "problem_found" if event.problem else "no_problem"
         detail = {"event": event.id, "item": item.code, "result": result}
         audit.append(conn, f"rule:{rule.id}", "action.insert", f"action:{action_id}", detail, now)
         return action_id

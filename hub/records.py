@@ -1,8 +1,13 @@
-"""The records the hub keeps, as read back from the store."""
+"""The records the hub keeps, as read back from the store.
+
+`SupervisionAction` is the one declaration of a supervision-action record's columns: the pipeline's
+INSERT (`ACTION_INSERT`), the API's `RecordPublic` and the export derive from it; the migration
+stays SQL, and a test holds the two together.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
@@ -60,6 +65,15 @@ class SupervisionAction:
     operation: Literal["I", "U", "D"]
     exchange_source: str
     exchange_time: datetime
+
+
+# What the store fills in itself: the id, and the method every record of this hub has (non_site).
+_STORE_FILLED = ("id", "method")
+ACTION_COLUMNS = tuple(f.name for f in fields(SupervisionAction) if f.name not in _STORE_FILLED)
+ACTION_INSERT = (
+    f"INSERT INTO supervision_actions ({', '.join(ACTION_COLUMNS)})"
+    f" VALUES ({', '.join(f'%({c})s' for c in ACTION_COLUMNS)}) RETURNING id"
+)
 
 
 @dataclass(frozen=True)
