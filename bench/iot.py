@@ -35,9 +35,10 @@ from harness.mosquitto import Broker, start_broker
 from harness.pgcluster import start_cluster
 from harness.sensors import GATEWAY_TOPIC, TEMP_TOPIC, iot_config
 from hub.config import Deployment
+from hub.host import wait_until
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
-from iot.ingest import BrokerAddress, SensorIngest, wait_until
+from iot.intake import BrokerAddress, SensorIngest
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MAX_QUEUED = 65_535

@@ -24,9 +24,10 @@ DEMO_DATABASE = "offsite_demo"
 
 def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
     """Simulated sensors publish over MQTT; the ingest stores readings and runs the sensor rules."""
+    from hub.host import wait_until
     from hub.sink import InProcessSink
     from iot.broker import EmbeddedBroker
-    from iot.ingest import BrokerAddress, SensorIngest, wait_until
+    from iot.intake import BrokerAddress, SensorIngest
     from iot.simulate import cold_store_half_hour, publish
 
     broker = None
@@ -112,7 +113,7 @@ def _cameras(hub: Hub, console: Console) -> None:
     """Demo cameras: clips composed on first run, analysed by the real person model."""
     from capture.health import CameraStatus
     from capture.sources import Source
-    from iot.ingest import wait_until
+    from hub.host import wait_until
     from offsite import scenes
     from vision.service import VisionService
     from vision.sink import HubSink

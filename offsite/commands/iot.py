@@ -71,7 +71,7 @@ def run(
     from hub.runtime import Hub
     from hub.sink import InProcessSink
     from hub.spool import DurableSink
-    from iot.ingest import BrokerAddress, SensorIngest, client_id_for
+    from iot.intake import BrokerAddress, SensorIngest, client_id_for
 
     loaded = load_or_exit(config)
     settings = settings_or_exit()

@@ -19,8 +19,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from harness.mosquitto import Broker, start_shipped_broker
+from hub.host import wait_until
 from hub.store.db import Database
-from iot.ingest import BrokerAddress, SensorIngest, wait_until
+from iot.intake import BrokerAddress, SensorIngest
 from tests.conftest import REPO
 from tests.iot.conftest import GAS_TOPIC, iot_config
 

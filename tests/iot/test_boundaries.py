@@ -15,10 +15,11 @@ import pytest
 
 from harness.mosquitto import Broker, start_broker
 from hub.config import Deployment
+from hub.host import wait_until
 from hub.pipeline import Pipeline
 from hub.sink import InProcessSink
 from hub.store.db import Database
-from iot.ingest import BrokerAddress, SensorIngest, wait_until
+from iot.intake import BrokerAddress, SensorIngest
 from tests.iot.conftest import (
     CANTEEN_GAS_TOPIC,
     GAS_TOPIC,
@@ -28,7 +29,7 @@ from tests.iot.conftest import (
     iot_config,
     plant_config,
 )
-from tests.iot.test_ingest import Publisher, row_count
+from tests.iot.test_intake import Publisher, row_count
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ import pytest
 from harness.mosquitto import Broker, start_broker
 from harness.sensors import GAS_TOPIC
 from hub.config import Deployment
+from hub.host import wait_until
 from hub.pipeline import Pipeline
 from hub.sink import InProcessSink
 from hub.spool import DurableSink
 from hub.store.db import Database
-from iot.ingest import BrokerAddress, SensorIngest, wait_until
-from tests.iot.test_ingest import Publisher, row_count
+from iot.intake import BrokerAddress, SensorIngest
+from tests.iot.test_intake import Publisher, row_count
 
 # The intake fails as a database going away does (SQLSTATE 57P03, an OperationalError), while
 # the readings still commit: the moment between the readings' acknowledgement and their events.

@@ -21,10 +21,11 @@ from harness.pgcluster import start_cluster
 from hub.config import Deployment
 from hub.config.deployment import Broker as BrokerSettings
 from hub.counters import CounterSink, ingest_totals
+from hub.host import wait_until
 from hub.pipeline import Pipeline
 from hub.sink import InProcessSink
 from hub.store.db import Database, open_database
-from iot.ingest import BrokerAddress, SensorIngest, wait_until
+from iot.intake import BrokerAddress, SensorIngest
 from tests.conftest import Server
 from tests.iot.conftest import GATEWAY_TOPIC, TEMP_TOPIC, iot_config
 

@@ -1,0 +1,184 @@
+"""The MQTT receive loop: paho's network thread takes messages into a bounded queue.
+
+Each message is decoded on arrival (overlapping the writer's database round trips) and waits in
+the queue with the session it came on, to be acknowledged once its readings are committed.
+Back-pressure comes from MQTT 5's Receive Maximum (`iot.queue`): the broker sends at most that
+many unacknowledged messages; the queue has the same bound, which holds MQTT 3.1.1 brokers back
+through TCP. Retained messages are not replayed when a persistent session is resumed (MQTT 5).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from hub.config import Deployment
+from iot.payloads import Decoded, Decoder, Refusal, subscription
+from iot.stats import IngestStats
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps our session (and its messages) while we are away
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    mid: int
+    received: datetime
+    session: int  # connection generation: a mid is only valid on the connection it came on
+    decoded: Decoded
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    mqtt5: bool = True  # False for brokers that speak only 3.1.1 (the demo's embedded one)
+    tls: bool = False  # verified against the system's CAs, or the file SSL_CERT_FILE names
+
+    @classmethod
+    def from_url(cls, url: str, username: str | None = None, password: str | None = None) -> BrokerAddress:
+        """``mqtt://HOST[:PORT]`` (default 1883) or ``mqtts://HOST[:PORT]`` (TLS, default 8883)."""
+        parts = urlsplit(url)
+        tls = parts.scheme == "mqtts"
+        port = parts.port or (8883 if tls else 1883)
+        return cls(parts.hostname or "127.0.0.1", port, username, password, tls=tls)
+
+
+def client_id_for(deployment: Deployment) -> str:
+    """The ingest's MQTT client id from `broker.client_id`.
+
+    In a share group several workers take the same configuration: each adds its host name, so
+    their ids differ and each resumes its own persistent session after a restart.
+    """
+    base = deployment.broker.client_id
+    return f"{base}-{socket.gethostname()}" if deployment.iot.share_group else base
+
+
+class MqttReceiver:
+    """A paho client with a persistent session (shared subscriptions when `iot.share_group` is
+    set) feeding `queue`; acknowledgement is manual, by `ack()`."""
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        broker: BrokerAddress,
+        client_id: str,
+        decoder: Decoder,
+        clock: Callable[[], datetime],
+        stats: IngestStats,
+        stop: threading.Event,
+    ) -> None:
+        self.deployment = deployment
+        self.broker = broker
+        self.decoder = decoder
+        self.clock = clock
+        self.stats = stats
+        self.queue: queue.Queue[Message] = queue.Queue(maxsize=deployment.iot.queue)
+        self._stop = stop
+        self._session = 0
+        self._connected = threading.Event()
+        v5 = broker.mqtt5
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if broker.username:
+            self._client.username_pw_set(broker.username, broker.password)
+        if broker.tls:
+            self._client.tls_set()  # the system's trust store; paho checks the host name too
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(min_delay=1, max_delay=10)
+
+    def start(self) -> None:
+        """Connect in the background (Receive Maximum = `iot.queue` on MQTT 5) and keep reconnecting."""
+        if self.broker.mqtt5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY
+            props.ReceiveMaximum = self.deployment.iot.queue
+            self._client.connect_async(
+                self.broker.host, self.broker.port, clean_start=False, properties=props
+            )
+        else:
+            self._client.connect_async(self.broker.host, self.broker.port)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect; unacknowledged messages stay with the broker."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def ack(self, message: Message) -> bool:
+        """Acknowledge a message whose readings are committed; False when its session is gone (the
+        broker redelivers it, and the store keeps it once)."""
+        if message.session != self._session:
+            return False
+        self._client.ack(message.mid, 1)
+        return True
+
+    # --- paho's network thread -------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("broker refused the connection: %s", reason)
+            return
+        self._session += 1
+        self.stats.connections += 1
+        topics = [
+            subscription(self.deployment.iot.sensor_topic),
+            subscription(self.deployment.iot.gateway_topic),
+        ]
+        group = self.deployment.iot.share_group
+        filters = [f"$share/{group}/{t}" if group else t for t in topics]
+        if self.broker.mqtt5:  # a resumed session's subscriptions exist: no replay of retained messages
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe([(f, options) for f in filters])
+        else:
+            client.subscribe([(f, 1) for f in filters])
+        self._connected.set()
+
+    def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        # Decoding here, on the network thread, overlaps it with the writer's database round trips.
+        payload, received = bytes(msg.payload), self.clock()
+        try:
+            decoded = self.decoder.decode(msg.topic, payload, received, retained=bool(msg.retain))
+        except Exception as exc:  # a decoder bug must not lose the message or stop the client
+            log.exception("decoding a message on %s failed", msg.topic)
+            self.stats.last_error = str(exc)
+            decoded = Decoded(refusals=[Refusal(f"internal error while decoding: {exc}"[:200])])
+        message = Message(msg.topic, payload, msg.mid, received, self._session, decoded)
+        self.stats.received += 1
+        while not self._stop.is_set():  # full: the writer is behind; waiting here holds the broker back
+            try:
+                self.queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
