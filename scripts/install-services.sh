@@ -2,7 +2,7 @@
 # Install the services the offsite test suite needs on Debian 12 (bookworm):
 #   - PostgreSQL 15 (+ server headers), Mosquitto (+ clients), build tools
 #   - libGL and GLib, which OpenCV's wheels load (the video analysis draws evidence with OpenCV)
-#   - GStreamer's RTSP server with Python bindings (the camera ingest tests serve clips with it,
+#   - GStreamer's RTSP server with Python bindings (the camera capture tests serve clips with it,
 #     run by the system python3, since `gi` does not import inside a virtual environment)
 #   - docker-compose (Debian's 1.29), which checks docker-compose.yml without a Docker engine
 #   - Chromium, which the dashboard's browser tests drive (Playwright, launched by its path)
