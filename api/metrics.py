@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub.counters import ingest_totals
+from hub.counters import GAUGES, ingest_totals
 from hub.store.db import Database
 
 
@@ -48,11 +48,18 @@ class RecordCollector(Collector):
             "What the ingest processes counted, by kind (sensors: per ingest worker; cameras: per camera)",
             labels=["kind", "source", "counter"],
         )
+        state = GaugeMetricFamily(
+            "offsite_ingest_state",
+            "What the ingest processes hold now (spool_depth: events waiting for the hub; spool_age_s:"
+            " seconds the oldest has waited)",
+            labels=["kind", "source", "counter"],
+        )
         for kind, source, counter, value in totals:
-            ingest.add_metric([kind, source, counter], float(value))
+            (state if counter in GAUGES else ingest).add_metric([kind, source, counter], float(value))
         yield alerts
         yield overdue
         yield ingest
+        yield state
 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"

@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["sensors", "cameras"]
 Counts = Mapping[tuple[str, str], int]  # (source, counter) -> its value in this process
+# Counters that are states, not totals (a spool's depth and the age of its oldest entry): each
+# report sets them, whichever process reports last.
+GAUGES = frozenset({"spool_depth", "spool_age_s"})
 
 
 class CounterSink:
@@ -31,28 +34,32 @@ class CounterSink:
         all of it is growth. With the database away the growth waits for the next report (the
         process goes on counting regardless)."""
         counts = dict(counts)
-        rows = []
+        rows, states = [], []
         at = datetime.now(UTC)
         for key, value in counts.items():
+            if key[1] in GAUGES:
+                if self.added.get(key) != value:
+                    states.append((self.kind, *key, value, at))
+                continue
             before = self.added.get(key, 0)
             grown = value - before if value >= before else value
             if grown > 0:
                 rows.append((self.kind, *key, grown, at))
+        upsert = (
+            "INSERT INTO ingest_counters (kind, source, counter, value, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, source, counter) DO UPDATE"
+            " SET value = {}, updated_at = EXCLUDED.updated_at"
+        )
         try:
-            if rows:
+            if rows or states:
                 with db.pool.connection(timeout=5) as conn, conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO ingest_counters (kind, source, counter, value, updated_at)"
-                        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, source, counter) DO UPDATE"
-                        " SET value = ingest_counters.value + EXCLUDED.value,"
-                        " updated_at = EXCLUDED.updated_at",
-                        rows,
-                    )
+                    cur.executemany(upsert.format("ingest_counters.value + EXCLUDED.value"), rows)
+                    cur.executemany(upsert.format("EXCLUDED.value"), states)
         except psycopg.OperationalError as exc:  # the pool's timeouts and closing included
             log.warning("ingest counters not reported: %s", str(exc).splitlines()[0] if str(exc) else exc)
             return 0
         self.added.update(counts)  # only once committed
-        return len(rows)
+        return len(rows) + len(states)
 
 
 def ingest_totals(conn: Connection) -> list[tuple[str, str, str, int]]:

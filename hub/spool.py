@@ -142,6 +142,8 @@ class DurableSink:
             (source, "spool_delivered"): s.delivered,
             (source, "spool_refused"): s.refused,
             (source, "spool_retries"): s.retries,
+            (source, "spool_depth"): self.depth(),
+            (source, "spool_age_s"): round(self.age()),
         }
 
     def drain(self, timeout: float) -> bool:

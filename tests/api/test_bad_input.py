@@ -155,10 +155,12 @@ def test_health_and_metrics(api: Api) -> None:
     assert 'offsite_http_requests_total{method="POST",route="/events",status="200"}' in text
     assert "offsite_clues_overdue" in text
     # What the ingest processes reported (here as `offsite iot run` would) shows with their labels.
-    CounterSink("sensors").report(api.hub.db, {("iot-1", "readings"): 1200, ("iot-1", "refused"): 3})
+    reported = {("iot-1", "readings"): 1200, ("iot-1", "refused"): 3, ("iot-1", "spool_depth"): 7}
+    CounterSink("sensors").report(api.hub.db, reported)
     text = api.call("operator", "GET", "/metrics").text
     assert 'offsite_ingest_total{counter="readings",kind="sensors",source="iot-1"} 1200.0' in text
     assert 'offsite_ingest_total{counter="refused",kind="sensors",source="iot-1"} 3.0' in text
+    assert 'offsite_ingest_state{counter="spool_depth",kind="sensors",source="iot-1"} 7.0' in text
 
 
 def test_docs_page_needs_no_cdn(api: Api) -> None:

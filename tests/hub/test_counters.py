@@ -39,3 +39,14 @@ def test_growth_not_written_is_added_by_the_next_report(db: Database, tmp_path: 
     assert _totals(db) == [("sensors", "iot-1", "readings", 10)]
     sink.report(db, {("iot-1", "readings"): 31})
     assert _totals(db) == [("sensors", "iot-1", "readings", 31)]
+
+
+def test_a_spool_s_depth_and_age_are_set_not_added(db: Database) -> None:
+    sink = CounterSink("sensors")
+    sink.report(db, {("iot-1", "spool_depth"): 40, ("iot-1", "spool_age_s"): 61, ("iot-1", "events"): 3})
+    sink.report(db, {("iot-1", "spool_depth"): 0, ("iot-1", "spool_age_s"): 0, ("iot-1", "events"): 5})
+    assert _totals(db) == [
+        ("sensors", "iot-1", "events", 5),
+        ("sensors", "iot-1", "spool_age_s", 0),
+        ("sensors", "iot-1", "spool_depth", 0),
+    ]
