@@ -36,10 +36,6 @@ GENERIC: dict[str, str] = {
     "Retention.device_health": "hub/runtime.py: getattr(retention, name) over the time-series tables",
 }
 
-# Dead today and in the MQTT ingest's hands (issue 10), so not fixed from here. Take each entry
-# off as soon as its field is read: the test fails while a field listed here is read.
-PENDING_IN_IOT: dict[str, str] = {
-}
 # Not caught by this walk, because other objects have a `queue`: `iot.queue`, which the ingest
 # reads as its Receive Maximum (tests/iot/test_ingest.py checks that it bounds what a worker holds).
 
@@ -124,10 +120,9 @@ def test_every_deployment_field_is_read_somewhere() -> None:
     unread = {
         field for field in schema_fields() if field.split(".")[1] not in names_read() and field not in GENERIC
     }
-    assert sorted(unread - set(PENDING_IN_IOT)) == [], (
+    assert sorted(unread) == [], (
         "fields read nowhere: make them work or refuse them (see RETIRED and NOT_EVALUATED in hub/config)"
     )
-    assert sorted(set(PENDING_IN_IOT) - unread) == [], "read now: take them off PENDING_IN_IOT"
 
 
 def test_the_walk_sees_the_whole_schema() -> None:
