@@ -99,6 +99,6 @@ def run(
         pass
     finally:
         ingest.stop()
-        spool.close()
         counters.report(hub.db, {**ingest.stats.counts(name), **spool.counts(name)})
+        spool.close()
         hub.close()

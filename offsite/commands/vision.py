@@ -64,8 +64,8 @@ def run(
         pass
     finally:
         service.stop()
-        spool.close()
         counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
+        spool.close()
         hub.close()
 
 
