@@ -25,6 +25,7 @@ from api.routers import (
     events,
     evidence,
     me,
+    outputs,
     readings,
     records,
     stream,
@@ -93,7 +94,20 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         dependencies=[Depends(no_nul_in_query)],
     )
     install_error_handlers(app)
-    for module in (alerts, readings, clues, records, events, evidence, stream, system, me, config, catalogue):
+    for module in (
+        alerts,
+        readings,
+        clues,
+        records,
+        outputs,
+        events,
+        evidence,
+        stream,
+        system,
+        me,
+        config,
+        catalogue,
+    ):
         app.include_router(module.router)
     serve_dashboard(app)
     app.add_middleware(

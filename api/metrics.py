@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hub.counters import GAUGES, ingest_totals
+from hub.delivery import backlog
 from hub.store.db import Database
 
 
@@ -40,6 +41,7 @@ class RecordCollector(Collector):
                 {"now": self.now()},
             ).fetchone()
             totals = ingest_totals(conn)
+            outputs = backlog(conn, self.now())
         claim, feedback = row if row else (0, 0)
         overdue.add_metric(["claim"], float(claim))
         overdue.add_metric(["feedback"], float(feedback))
@@ -56,10 +58,28 @@ class RecordCollector(Collector):
         )
         for kind, source, counter, value in totals:
             (state if counter in GAUGES else ingest).add_metric([kind, source, counter], float(value))
+        deliveries = GaugeMetricFamily(
+            "offsite_outputs_deliveries",
+            "Changes per output destination and delivery state (pending, delivered, dead)",
+            labels=["destination", "state"],
+        )
+        lag = GaugeMetricFamily(
+            "offsite_outputs_lag_seconds",
+            "Age of the oldest change a destination has not taken yet (pending or dead)",
+            labels=["destination"],
+        )
+        oldest: dict[str, float] = {}
+        for destination, delivery_state, count, age in outputs:
+            deliveries.add_metric([destination, delivery_state], float(count))
+            oldest[destination] = max(oldest.get(destination, 0.0), age)
+        for destination, age in oldest.items():
+            lag.add_metric([destination], age)
         yield alerts
         yield overdue
         yield ingest
         yield state
+        yield deliveries
+        yield lag
 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"

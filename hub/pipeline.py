@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from hub import audit
+from hub import audit, outbox
 from hub.alerts import ACTIVE
 from hub.config import Deployment
 from hub.config.rules import Rule
@@ -235,6 +235,7 @@ class Pipeline:
         action_id = int(row[0])
         detail = {"event": event.id, "item": item.code, "result": result}
         audit.append(conn, f"rule:{rule.id}", "action.insert", f"action:{action_id}", detail, now)
+        outbox.enqueue(conn, "record", action_id, "insert", now)
         return action_id
 
     def _issue_clue(
@@ -293,11 +294,13 @@ class Pipeline:
             return False
         conn.execute(f"UPDATE alerts SET {add}, updated_at = %(now)s WHERE id = %(a)s", {**args, "a": row[0]})
         # The exchange sees a changed record as an update.
-        conn.execute(
+        changed = conn.execute(
             f"UPDATE supervision_actions SET {add}, operation = 'U', exchange_time = %(now)s"
-            " WHERE event_id = %(e)s",
+            " WHERE event_id = %(e)s RETURNING id",
             args,
-        )
+        ).fetchall()
+        for (action_id,) in changed:
+            outbox.enqueue(conn, "record", int(action_id), "update", now)
         conn.execute(f"UPDATE risk_clues SET {add} WHERE event_id = %(e)s", args)
         audit.append(conn, actor, "evidence.attach", f"event:{event_id}", {"evidence": evidence}, now)
         return True

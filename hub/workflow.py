@@ -9,7 +9,8 @@ from typing import Any
 from psycopg import sql
 from psycopg.rows import class_row
 
-from hub import audit
+from hub import audit, outbox
+from hub.config.outputs import ChangeKind
 from hub.records import Transition
 from hub.store.db import Connection
 
@@ -37,7 +38,7 @@ class RecordNotFound(LookupError):
 class Workflow:
     """Actions as (states they apply to, state they lead to), and where the trail is kept."""
 
-    kind: str
+    kind: ChangeKind
     table: str
     trail: str
     key: str
@@ -75,7 +76,7 @@ class Workflow:
         note: str = "",
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """Keep the step in the record's trail and in the audit log."""
+        """Keep the step in the record's trail, in the audit log and in the outbox."""
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} ({}, at, actor, action, from_status, to_status, note)"
@@ -91,6 +92,7 @@ class Workflow:
             {"from": from_status, "to": to_status, "note": note, **(detail or {})},
             at,
         )
+        outbox.enqueue(conn, self.kind, record_id, action, at)
 
     def history(self, conn: Connection, record_id: int) -> list[Transition]:
         """The record's trail, oldest first."""

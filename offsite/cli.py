@@ -62,10 +62,16 @@ def up(
     """Run the hub on a deployment file until interrupted."""
     from api.serving import ApiServer, CannotServe, parse_address
     from api.settings import ApiSettings
+    from hub.delivery import Deliverer, OutputError, destinations
     from hub.runtime import Hub
     from offsite.supervision import ApiWorkers
 
     loaded = load_or_exit(config)
+    try:
+        targets = destinations(loaded.deployment)
+    except OutputError as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
     if api is not None:
         try:
             parse_address(api)
@@ -78,6 +84,11 @@ def up(
     server: ApiServer | ApiWorkers | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The outbox's delivery beside the upkeep; other `up` processes on the database share the work.
+    delivering = threading.Thread(
+        target=Deliverer(hub.db, targets, hub.pipeline.clock).run, args=(stop,), name="delivery", daemon=True
+    )
+    delivering.start()
     try:
         if api is not None:
             server = ApiServer(hub, api) if workers == 1 else ApiWorkers(hub, api, workers)
@@ -95,6 +106,8 @@ def up(
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        delivering.join(timeout=30)
         if server is not None:
             server.stop()
         hub.close()

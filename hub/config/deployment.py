@@ -18,6 +18,7 @@ from hub.config.domain import (
     SupervisionItem,
     default_deadlines,
 )
+from hub.config.outputs import Webhook
 from hub.config.rules import External, Rule, watched_source
 from hub.config.types import Model, RiskClass, Seconds
 from hub.config.vision import Vision
@@ -143,6 +144,9 @@ class Deployment(Model):
     vision: Vision = Field(default_factory=Vision)
     storage: Storage = Field(default_factory=Storage)
     broker: Broker = Field(default_factory=Broker)
+    outputs: list[Webhook] = Field(
+        default_factory=list, description="Destinations the hub pushes its changes to (hub/delivery.py)"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -60,12 +60,18 @@ def reference_problems(d: Deployment) -> list[Problem]:
         ("gateways", [g.id for g in d.gateways], "id"),
         ("rules", [r.id for r in d.rules], "id"),
         ("vision.models", [m.id for m in d.vision.models], "id"),
+        ("outputs", [o.id for o in d.outputs], "id"),
     ):
         out += _unique(section, keys, field)
     for i, site in enumerate(d.sites):
         out += _ref(("sites", i, "object"), site.object, objects, "object")
     for i, item in enumerate(d.items):
         out += _ref(("items", i, "department"), item.department, departments, "department")
+    for i, output in enumerate(d.outputs):
+        for j, site_id in enumerate(output.sites):
+            out += _ref(("outputs", i, "sites", j), site_id, sites, "site")
+        for j, department in enumerate(output.departments):
+            out += _ref(("outputs", i, "departments", j), department, departments, "department")
     for i, route in enumerate(d.routing):
         out += _ref(("routing", i, "department"), route.department, departments, "department")
         for j, site_id in enumerate(route.match.sites):

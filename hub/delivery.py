@@ -1,0 +1,316 @@
+"""Delivery of the outbox (hub/outbox.py) to the destinations of `outputs:`: fan-out, signed POSTs,
+retries with back-off and jitter, dead letters, order kept per record.
+
+Several processes may run `Deliverer.round` on one database: the fan-out runs one at a time (an
+advisory lock), and each due delivery is taken with FOR UPDATE SKIP LOCKED. A change is POSTed
+inside the transaction that holds its row: a process killed mid-send leaves the row pending, and
+it is sent again with the same idempotency key (`webhook-id`), so a receiver that keeps the keys
+it has seen takes every change exactly once. A later change of a record waits while an earlier
+one of the same record is pending or dead, for that destination.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from hub import audit
+from hub.config import Deployment
+from hub.config.outputs import Webhook
+from hub.store.db import Connection, Database
+
+log = logging.getLogger(__name__)
+
+FAN_OUT_LOCK = 0x6F7574626F78  # "outbox": one fan-out at a time across processes
+MIN_SECRET = 16
+# Delivered changes are kept this long (what a receiver may ask about, and the idempotency
+# window), then removed with the rows no destination wanted.
+KEEP_DELIVERED = timedelta(days=7)
+PRUNE_EVERY = timedelta(hours=1)
+
+
+class OutputError(ValueError):
+    """A destination that cannot run as configured (its secret missing from the environment)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One configured webhook with its secret and its filters resolved."""
+
+    config: Webhook
+    secret: bytes
+    department_codes: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return self.config.id
+
+    def wants(self, kind: str, site: str | None, department: str | None, severity: str | None) -> bool:
+        """Whether the destination's filters let this change through; a filter that is set lets
+        nothing through that lacks its attribute (an alert has no department)."""
+        c = self.config
+        return (
+            kind in c.kinds
+            and (not c.sites or site in c.sites)
+            and (not self.department_codes or department in self.department_codes)
+            and (not c.severities or severity in c.severities)
+        )
+
+    def backoff(self, attempts: int, rng: random.Random) -> timedelta:
+        """Wait after the `attempts`-th failure: doubling from `backoff`, capped at `backoff_max`,
+        with "equal jitter" (half fixed, half random) so that retries of many changes spread out."""
+        c = self.config
+        ceiling = min(c.backoff_max, c.backoff * 2 ** (attempts - 1))
+        return timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
+
+
+def _secret(text: str) -> bytes:
+    # Standard Webhooks secrets are "whsec_" + base64; anything else is taken as it stands.
+    return base64.b64decode(text[6:]) if text.startswith("whsec_") else text.encode()
+
+
+def destinations(deployment: Deployment, environ: Mapping[str, str] | None = None) -> list[Destination]:
+    """The deployment's outputs with their secrets from the environment, or OutputError naming the
+    output and the variable."""
+    environ = os.environ if environ is None else environ
+    codes = {d.id: d.code for d in deployment.departments}
+    found = []
+    for i, output in enumerate(deployment.outputs):
+        text = environ.get(output.secret_env, "")
+        if len(text) < MIN_SECRET:
+            state = "too short" if text else "unset"
+            raise OutputError(
+                f"outputs[{i}] ({output.id}): environment variable {output.secret_env} must hold the"
+                f" signing secret (at least {MIN_SECRET} characters); it is {state}"
+            )
+        found.append(Destination(output, _secret(text), frozenset(codes[d] for d in output.departments)))
+    return found
+
+
+def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header: v1,<base64 HMAC-SHA256 of "id.timestamp.body">."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(secret, signed, hashlib.sha256).digest()).decode()
+
+
+def fan_out(conn: Connection, targets: list[Destination], limit: int = 1000) -> int:
+    """Turn new outbox rows into one delivery per destination that wants them; how many rows were
+    taken (0 when another process is fanning out)."""
+    locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (FAN_OUT_LOCK,)).fetchone()
+    if not (locked and locked[0]):
+        return 0
+    rows = conn.execute(
+        "SELECT id, kind, subject, site, department, severity, created_at FROM outbox"
+        " WHERE NOT fanned ORDER BY id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    if not rows:
+        return 0
+    deliveries = [
+        (row[0], t.name, row[1], row[2], row[6])
+        for row in rows
+        for t in targets
+        if t.wants(row[1], row[3], row[4], row[5])
+    ]
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO outbox_deliveries (outbox_id, destination, kind, subject, next_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            deliveries,
+        )
+    conn.execute("UPDATE outbox SET fanned = true WHERE id = ANY(%s)", ([row[0] for row in rows],))
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one delivery round did."""
+
+    fanned: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+_DUE = """
+SELECT d.id, d.destination, d.attempts, o.id, o.kind, o.subject, o.change, o.created_at, o.body
+FROM outbox_deliveries d JOIN outbox o ON o.id = d.outbox_id
+WHERE d.state = 'pending' AND d.next_at <= %(now)s AND d.destination = ANY(%(names)s)
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox_deliveries e
+    WHERE e.destination = d.destination AND e.kind = d.kind AND e.subject = d.subject
+      AND e.outbox_id < d.outbox_id AND e.state <> 'delivered')
+ORDER BY d.next_at, d.id
+LIMIT %(limit)s
+FOR UPDATE OF d SKIP LOCKED
+"""
+
+
+@dataclass
+class Deliverer:
+    """Fans out and delivers in rounds; `clock` and `rng` are injected so tests move time."""
+
+    db: Database
+    targets: list[Destination]
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.Random)
+    batch: int = 100
+    # One client for all rounds: connections are kept alive between changes to a receiver.
+    client: httpx.Client = field(default_factory=httpx.Client)
+
+    def round(self) -> Round:
+        """One fan-out and one batch of due deliveries, each in a transaction of its own. Without
+        destinations the fan-out still marks the rows, so that pruning removes them."""
+        with self.db.transaction() as conn:
+            fanned = fan_out(conn, self.targets)
+        if not self.targets:
+            return Round(fanned)
+        by_name = {t.name: t for t in self.targets}
+        now = self.clock()
+        failed = dead = 0
+        down: set[str] = set()  # failed once this round: its other changes wait for the next
+        taken: list[int] = []
+        with self.db.transaction() as conn:
+            due = conn.execute(_DUE, {"now": now, "names": list(by_name), "limit": self.batch}).fetchall()
+            for delivery_id, name, attempts, outbox_id, kind, subject, change, at, body in due:
+                if name in down:
+                    continue
+                target = by_name[name]
+                message = {"id": f"msg_{outbox_id}", "kind": kind, "subject": subject, "change": change}
+                error = self._send(target, {**message, "at": at.isoformat(), "data": body}, now)
+                if error is None:
+                    taken.append(delivery_id)
+                    continue
+                down.add(name)
+                attempts += 1
+                final = attempts >= target.config.max_attempts
+                conn.execute(
+                    "UPDATE outbox_deliveries SET state = %s, attempts = %s, next_at = %s, last_error = %s"
+                    " WHERE id = %s",
+                    (
+                        "dead" if final else "pending",
+                        attempts,
+                        now + target.backoff(attempts, self.rng),
+                        error,
+                        delivery_id,
+                    ),
+                )
+                dead += final
+                failed += not final
+            conn.execute(
+                "UPDATE outbox_deliveries SET state = 'delivered', attempts = attempts + 1,"
+                " delivered_at = %s, last_error = NULL WHERE id = ANY(%s)",
+                (now, taken),
+            )
+        return Round(fanned, len(taken), failed, dead)
+
+    def _send(self, target: Destination, message: dict[str, Any], now: datetime) -> str | None:
+        """POST one change; None when the receiver took it (2xx), else what went wrong."""
+        body = json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+        stamp = int(now.timestamp())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": message["id"],
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(target.secret, message["id"], stamp, body),
+            "idempotency-key": message["id"],
+        }
+        try:
+            answer = self.client.post(
+                target.config.url, content=body, headers=headers, timeout=target.config.timeout
+            )
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+        return None if answer.is_success else f"HTTP {answer.status_code}"
+
+    def run(self, stop: threading.Event, every: float = 1.0) -> None:
+        """Deliver (and prune once in a while) until `stop` is set; a round that did a full batch
+        goes on at once."""
+        pruned_at: datetime | None = None
+        while not stop.is_set():
+            try:
+                done = self.round()
+                now = self.clock()
+                if pruned_at is None or now - pruned_at > PRUNE_EVERY:
+                    with self.db.transaction() as conn:
+                        prune(conn, now - KEEP_DELIVERED)
+                    pruned_at = now
+            except Exception:
+                log.exception("delivery round failed; trying again in %s s", every)
+                done = Round()
+            if done.delivered + done.failed + done.dead < self.batch:
+                stop.wait(every)
+        self.client.close()
+
+
+def prune(conn: Connection, before: datetime) -> int:
+    """Remove the changes made before `before` that every destination took (or none wanted);
+    how many. Pending and dead ones stay."""
+    removed = conn.execute(
+        "DELETE FROM outbox o WHERE fanned AND created_at < %s AND NOT EXISTS"
+        " (SELECT 1 FROM outbox_deliveries d WHERE d.outbox_id = o.id AND d.state <> 'delivered')",
+        (before,),
+    )
+    return removed.rowcount
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A change a destination never took, with its last error."""
+
+    id: int
+    destination: str
+    kind: str
+    subject: int
+    change: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+def dead_letters(conn: Connection, limit: int = 100) -> list[DeadLetter]:
+    """Dead letters, oldest change first."""
+    rows = conn.execute(
+        "SELECT d.id, d.destination, d.kind, d.subject, o.change, d.attempts, d.last_error, o.created_at"
+        " FROM outbox_deliveries d JOIN outbox o ON o.id = d.outbox_id WHERE d.state = 'dead'"
+        " ORDER BY d.outbox_id LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [DeadLetter(*row) for row in rows]
+
+
+def retry(conn: Connection, delivery_id: int, actor: str, now: datetime) -> bool:
+    """Make a dead letter due again with a fresh count of attempts; False when there is none."""
+    row = conn.execute(
+        "UPDATE outbox_deliveries SET state = 'pending', attempts = 0, next_at = %s"
+        " WHERE id = %s AND state = 'dead' RETURNING destination",
+        (now, delivery_id),
+    ).fetchone()
+    if row is None:
+        return False
+    audit.append(conn, actor, "output.retry", f"delivery:{delivery_id}", {"destination": row[0]}, now)
+    return True
+
+
+def backlog(conn: Connection, now: datetime) -> list[tuple[str, str, int, float]]:
+    """Per destination and state: (destination, state, count, age in seconds of the oldest change
+    not delivered, 0 for delivered), for /metrics."""
+    rows = conn.execute(
+        "SELECT d.destination, d.state, count(*),"
+        " coalesce(extract(epoch FROM %s - min(o.created_at) FILTER (WHERE d.state <> 'delivered')), 0)"
+        " FROM outbox_deliveries d JOIN outbox o ON o.id = d.outbox_id GROUP BY 1, 2 ORDER BY 1, 2",
+        (now,),
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]

@@ -1,0 +1,239 @@
+"""The outbox and its delivery on a real PostgreSQL, to a real HTTP receiver of the test's own:
+every change written in its own transaction, delivered exactly once by idempotency key, in order
+per record, signed; retried with back-off through an outage; dead-lettered and retried."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hub import alerts, clues
+from hub.config import ConfigError, Deployment, parse_config
+from hub.config.outputs import Webhook
+from hub.delivery import Deliverer, OutputError, dead_letters, destinations, fan_out, prune, retry
+from hub.host import free_port
+from hub.pipeline import Pipeline
+from hub.store.db import Database
+from tests.conftest import REPO, Clock
+from tests.hub.feed import GAS, HALL, WARM, event, take
+from tests.hub.receiver import SECRET, Receiver
+
+ENV = {"OFFSITE_TEST_HOOK": SECRET}
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(free_port())
+    yield r
+    r.stop()
+
+
+def with_outputs(d: Deployment, port: int, **extra: Any) -> Deployment:
+    hook = Webhook(
+        id="province",
+        kind="webhook",
+        url=f"http://127.0.0.1:{port}/hooks",
+        secret_env="OFFSITE_TEST_HOOK",
+        timeout=2.0,
+        **extra,
+    )
+    return d.model_copy(update={"outputs": [hook]})
+
+
+def outbox_ids(db: Database) -> list[tuple[int, str, int, str]]:
+    with db.transaction() as conn:
+        rows = conn.execute("SELECT id, kind, subject, change FROM outbox ORDER BY id").fetchall()
+    return [(int(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+
+
+def findings(
+    db: Database, pipeline: Pipeline, clock: Clock, n: int, rounds: Deliverer, prefix: str = "f"
+) -> None:
+    """n findings through the real pipeline, each followed by the changes a day brings to it:
+    evidence attached (record update), the clue claimed, the alert acknowledged, the cause
+    ended; a delivery round after each step."""
+    for i in range(n):
+        base = (GAS, WARM, HALL)[i % 3]
+        taken = take(db, pipeline, event(f"{prefix}-{i}", clock.now, base, problem=True))
+        rounds.round()
+        with db.transaction() as conn:
+            pipeline.attach(conn, f"{prefix}-{i}", ["a" * 64], "edge:test")
+            if taken.clue_id is not None:
+                clues.claim(conn, taken.clue_id, "market:wang", clock.now)
+            assert taken.alert_id is not None
+            alerts.acknowledge(conn, taken.alert_id, "operator:li", clock.now)
+        rounds.round()
+        clock.advance(seconds=30)
+        take(db, pipeline, event(f"{prefix}-{i}-end", clock.now, base, problem=True, cleared=True))
+        rounds.round()
+        clock.advance(seconds=400)  # past the rules' cooldown
+
+
+def test_a_change_and_its_outbox_row_commit_or_roll_back_together(
+    db: Database, pipeline: Pipeline, clock: Clock
+) -> None:
+    with pytest.raises(RuntimeError), db.transaction() as conn:
+        pipeline.take(conn, event("gone", clock.now, GAS, problem=True))
+        raise RuntimeError("the caller fails after the pipeline")
+    assert outbox_ids(db) == []
+    taken = take(db, pipeline, event("kept", clock.now, GAS, problem=True))
+    assert [(k, c) for _, k, _, c in outbox_ids(db)] == [
+        ("alert", "open"),
+        ("record", "insert"),
+        ("clue", "issue"),
+    ]
+    with db.transaction() as conn:
+        assert taken.clue_id is not None
+        clues.claim(conn, taken.clue_id, "market:wang", clock.now)
+        body = conn.execute("SELECT body FROM outbox WHERE change = 'claim'").fetchone()
+    assert body is not None and body[0]["status"] == "claimed"
+
+
+def test_every_change_arrives_once_in_order_signed_through_an_outage(
+    db: Database, pipeline: Pipeline, clock: Clock, receiver: Receiver
+) -> None:
+    deployment = with_outputs(
+        pipeline.deployment, receiver.port, max_attempts=50, backoff=1.0, backoff_max=60.0
+    )
+    rounds = Deliverer(db, destinations(deployment, ENV), clock, random.Random(7))
+    receiver.failing = True
+    receiver.start()
+    findings(db, pipeline, clock, 6, rounds)  # 500s
+    assert receiver.refused_500 > 0 and not receiver.taken
+    receiver.stop()
+    findings(db, pipeline, clock, 6, rounds, prefix="g")  # connection refused
+    receiver.failing = False
+    receiver.start()
+    for _ in range(200):
+        clock.advance(seconds=61)
+        if rounds.round().delivered == 0 and len(receiver.taken) == len(outbox_ids(db)):
+            break
+    changes = outbox_ids(db)
+    assert len(changes) == 12 * 7  # open, insert, issue, update, claim, acknowledge, close
+    assert receiver.bad_signatures == 0
+    assert sorted(receiver.taken) == sorted(f"msg_{i}" for i, *_ in changes)
+    assert set(receiver.taken.values()) == {1}
+    per_record: dict[tuple[str, int], list[int]] = {}
+    for body in receiver.bodies:
+        per_record.setdefault((body["kind"], body["subject"]), []).append(int(body["id"][4:]))
+    expected: dict[tuple[str, int], list[int]] = {}
+    for i, kind, subject, _ in changes:
+        expected.setdefault((kind, subject), []).append(i)
+    assert per_record == expected
+
+
+def test_dead_letter_after_the_retry_limit_then_retry_delivers(
+    db: Database, pipeline: Pipeline, clock: Clock, receiver: Receiver
+) -> None:
+    deployment = with_outputs(
+        pipeline.deployment, receiver.port, max_attempts=3, backoff=10.0, backoff_max=20.0
+    )
+    rounds = Deliverer(db, destinations(deployment, ENV), clock, random.Random(7))
+    findings(db, pipeline, clock, 1, rounds)  # nobody listens
+    for _ in range(20):  # a destination that fails is tried once a round
+        clock.advance(seconds=30)
+        rounds.round()
+    with db.transaction() as conn:
+        dead = dead_letters(conn)
+    # The first change of each record is dead; the later ones wait behind it, never tried.
+    assert sorted((d.kind, d.change, d.attempts) for d in dead) == [
+        ("alert", "open", 3),
+        ("clue", "issue", 3),
+        ("record", "insert", 3),
+    ]
+    assert all("ConnectError" in (d.last_error or "") for d in dead)
+    receiver.start()
+    clock.advance(seconds=3600)
+    assert rounds.round().delivered == 0  # dead stays dead
+    with db.transaction() as conn:
+        assert all(retry(conn, d.id, "admin:root", clock.now) for d in dead)
+        assert not retry(conn, dead[0].id, "admin:root", clock.now)  # no longer dead
+    while rounds.round().delivered:
+        pass
+    assert sorted(receiver.taken) == sorted(f"msg_{i}" for i, *_ in outbox_ids(db))
+    changes = [(b["kind"], b["change"]) for b in receiver.bodies if b["kind"] == "alert"]
+    assert changes == [("alert", "open"), ("alert", "acknowledge"), ("alert", "close")]
+
+
+def test_prune_keeps_what_is_not_delivered(db: Database, pipeline: Pipeline, clock: Clock) -> None:
+    take(db, pipeline, event("gas", clock.now, GAS, problem=True))
+    targets = destinations(with_outputs(pipeline.deployment, 9, kinds=["clue"]), ENV)
+    with db.transaction() as conn:
+        assert prune(conn, clock.advance(days=30)) == 0  # not fanned out yet
+        fan_out(conn, targets)
+        assert prune(conn, clock.now) == 2  # the alert's and the record's change: nobody wanted them
+        conn.execute("UPDATE outbox_deliveries SET state = 'dead'")
+        assert prune(conn, clock.now) == 0
+        conn.execute("UPDATE outbox_deliveries SET state = 'delivered'")
+        assert prune(conn, clock.now) == 1
+        assert conn.execute("SELECT count(*) FROM outbox_deliveries").fetchone() == (0,)
+
+
+def test_without_destinations_the_rows_are_marked_and_pruned(
+    db: Database, pipeline: Pipeline, clock: Clock
+) -> None:
+    take(db, pipeline, event("gas", clock.now, GAS, problem=True))
+    assert Deliverer(db, [], clock).round().fanned == 3
+    with db.transaction() as conn:
+        assert prune(conn, clock.advance(seconds=1)) == 3
+
+
+COLD, HALL_SITE = "lintong-coldstore", "lintong-hall"
+ALL = {(kind, site) for kind in ("alert", "clue", "record") for site in (COLD, HALL_SITE)}
+
+
+@pytest.mark.parametrize(
+    ("filters", "wanted"),
+    [
+        ({}, ALL),
+        ({"kinds": ["clue"]}, {("clue", COLD), ("clue", HALL_SITE)}),
+        ({"sites": [COLD]}, {("alert", COLD), ("clue", COLD), ("record", COLD)}),
+        ({"departments": ["market"]}, {("clue", COLD), ("record", COLD)}),  # alerts have none
+        ({"severities": ["info"]}, set()),
+    ],
+)
+def test_filters_per_destination(
+    db: Database, pipeline: Pipeline, clock: Clock, filters: dict[str, Any], wanted: set[tuple[str, str]]
+) -> None:
+    take(db, pipeline, event("gas", clock.now, GAS, problem=True))
+    take(db, pipeline, event("hall", clock.now, HALL, problem=True))
+    targets = destinations(with_outputs(pipeline.deployment, 9, **filters), ENV)
+    with db.transaction() as conn:
+        assert fan_out(conn, targets) == len(outbox_ids(db))
+        assert fan_out(conn, targets) == 0  # each row fanned out once
+        rows = conn.execute(
+            "SELECT d.kind, o.site FROM outbox_deliveries d JOIN outbox o ON o.id = d.outbox_id"
+        ).fetchall()
+    assert {(str(k), str(s)) for k, s in rows} == wanted
+
+
+def test_a_missing_secret_names_the_output_and_the_variable(pipeline: Pipeline) -> None:
+    deployment = with_outputs(pipeline.deployment, 9)
+    with pytest.raises(OutputError, match=r"outputs\[0\] \(province\).*OFFSITE_TEST_HOOK.*unset"):
+        destinations(deployment, {})
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap(pipeline: Pipeline) -> None:
+    (target,) = destinations(with_outputs(pipeline.deployment, 9, backoff=5.0, backoff_max=60.0), ENV)
+    rng = random.Random(1)
+    for attempts, ceiling in enumerate([5, 10, 20, 40, 60, 60], start=1):
+        waits = {target.backoff(attempts, rng).total_seconds() for _ in range(50)}
+        assert ceiling / 2 <= min(waits) < max(waits) <= ceiling  # spread out, never past the cap
+
+
+def test_outputs_refer_to_known_sites_and_departments_and_forbid_unknown_fields() -> None:
+    demo = (REPO / "configs" / "demo.yaml").read_text(encoding="utf-8")
+    hook = "  - {id: a, kind: webhook, url: 'http://h/x', secret_env: HOOK_SECRET"
+    text = demo + f"outputs:\n{hook}, sites: [moon], departments: [police]}}\n{hook}}}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert [p.path for p in caught.value.problems] == [
+        "outputs[1].id",
+        "outputs[0].sites[0]",
+        "outputs[0].departments[0]",
+    ]
+    with pytest.raises(ConfigError, match=r"outputs\[0\]\.secret"):
+        parse_config(demo + f"outputs:\n{hook}, secret: plain-text-secret}}\n")
