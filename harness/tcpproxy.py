@@ -1,0 +1,114 @@
+"""A TCP proxy of the tests' own between a client and a server, to break the link at will
+(`tc netem` is not available here; nor is toxiproxy).
+
+Modes, switched while connections are open:
+- ``pass``: bytes flow both ways;
+- ``blackhole``: connections are accepted and bytes swallowed, nothing answers (a cut cable, a
+  dead 4G router): the client times out;
+- ``reset``: every open and new connection is reset (RST), as a restarted NAT or firewall does.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+Mode = Literal["pass", "blackhole", "reset"]
+
+
+class TcpProxy:
+    """Listens on a free port of 127.0.0.1 and forwards to `target` (host, port)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.mode: Mode = "pass"
+        self.connections = 0  # accepted so far
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="tcpproxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        if mode == "reset":
+            with self._lock:
+                for sock in list(self._open):
+                    _reset(sock)
+
+    @contextmanager
+    def outage(self, mode: Mode) -> Iterator[None]:
+        """The link broken as `mode` inside the block, passing again after."""
+        self.set_mode(mode)
+        try:
+            yield
+        finally:
+            self.set_mode("pass")
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+        with self._lock:
+            for sock in list(self._open):
+                _reset(sock)
+        self._thread.join(timeout=5)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.mode == "reset":
+                _reset(client)
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        with self._lock:
+            self._open.add(client)
+        try:
+            if self.mode == "pass":
+                upstream = socket.create_connection(self.target, timeout=5)
+                with self._lock:
+                    self._open.add(upstream)
+            peers = [client] if upstream is None else [client, upstream]
+            while not self._closed.is_set():
+                readable, _, _ = select.select(peers, [], [], 0.2)
+                for sock in readable:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    if self.mode != "pass" or upstream is None:
+                        continue  # swallowed: a blackhole answers nothing
+                    (upstream if sock is client else client).sendall(data)
+        except (OSError, ValueError):
+            return  # reset by us or by a peer
+        finally:
+            with self._lock:
+                for end in (client, upstream):
+                    if end is not None:
+                        self._open.discard(end)
+                        end.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST rather than FIN: SO_LINGER on, timeout 0."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    except OSError:
+        pass
