@@ -5,7 +5,8 @@ per record, signed; retried with back-off through an outage; dead-lettered and r
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from hub import alerts, clues
 from hub.config import ConfigError, Deployment, parse_config
 from hub.config.outputs import Webhook
 from hub.delivery import Deliverer, OutputError, dead_letters, destinations, fan_out, prune, retry
-from hub.host import free_port
+from hub.host import free_port, wait_for
 from hub.pipeline import Pipeline
 from hub.store.db import Database
 from tests.conftest import REPO, Clock
@@ -50,25 +51,25 @@ def outbox_ids(db: Database) -> list[tuple[int, str, int, str]]:
 
 
 def findings(
-    db: Database, pipeline: Pipeline, clock: Clock, n: int, rounds: Deliverer, prefix: str = "f"
+    db: Database, pipeline: Pipeline, clock: Clock, n: int, deliver: Callable[[], object], prefix: str = "f"
 ) -> None:
     """n findings through the real pipeline, each followed by the changes a day brings to it:
     evidence attached (record update), the clue claimed, the alert acknowledged, the cause
-    ended; a delivery round after each step."""
+    ended; `deliver` (a delivery round) after each step."""
     for i in range(n):
         base = (GAS, WARM, HALL)[i % 3]
         taken = take(db, pipeline, event(f"{prefix}-{i}", clock.now, base, problem=True))
-        rounds.round()
+        deliver()
         with db.transaction() as conn:
             pipeline.attach(conn, f"{prefix}-{i}", ["a" * 64], "edge:test")
             if taken.clue_id is not None:
                 clues.claim(conn, taken.clue_id, "market:wang", clock.now)
             assert taken.alert_id is not None
             alerts.acknowledge(conn, taken.alert_id, "operator:li", clock.now)
-        rounds.round()
+        deliver()
         clock.advance(seconds=30)
         take(db, pipeline, event(f"{prefix}-{i}-end", clock.now, base, problem=True, cleared=True))
-        rounds.round()
+        deliver()
         clock.advance(seconds=400)  # past the rules' cooldown
 
 
@@ -101,10 +102,10 @@ def test_every_change_arrives_once_in_order_signed_through_an_outage(
     rounds = Deliverer(db, destinations(deployment, ENV), clock, random.Random(7))
     receiver.failing = True
     receiver.start()
-    findings(db, pipeline, clock, 6, rounds)  # 500s
+    findings(db, pipeline, clock, 6, rounds.round)  # 500s
     assert receiver.refused_500 > 0 and not receiver.taken
     receiver.stop()
-    findings(db, pipeline, clock, 6, rounds, prefix="g")  # connection refused
+    findings(db, pipeline, clock, 6, rounds.round, prefix="g")  # connection refused
     receiver.failing = False
     receiver.start()
     for _ in range(200):
@@ -132,7 +133,7 @@ def test_dead_letter_after_the_retry_limit_then_retry_delivers(
         pipeline.deployment, receiver.port, max_attempts=3, backoff=10.0, backoff_max=20.0
     )
     rounds = Deliverer(db, destinations(deployment, ENV), clock, random.Random(7))
-    findings(db, pipeline, clock, 1, rounds)  # nobody listens
+    findings(db, pipeline, clock, 1, rounds.round)  # nobody listens
     for _ in range(20):  # a destination that fails is tried once a round
         clock.advance(seconds=30)
         rounds.round()
@@ -237,3 +238,30 @@ def test_outputs_refer_to_known_sites_and_departments_and_forbid_unknown_fields(
     ]
     with pytest.raises(ConfigError, match=r"outputs\[0\]\.secret"):
         parse_config(demo + f"outputs:\n{hook}, secret: plain-text-secret}}\n")
+
+
+def test_two_workers_share_the_work_without_sending_a_change_twice(
+    db: Database, pipeline: Pipeline, clock: Clock, receiver: Receiver
+) -> None:
+    targets = destinations(with_outputs(pipeline.deployment, receiver.port), ENV)
+    receiver.start()
+    stop = threading.Event()
+    workers = [Deliverer(db, targets, clock, batch=5) for _ in range(2)]
+    threads = [threading.Thread(target=w.run, args=(stop, 0.01)) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        findings(db, pipeline, clock, 6, lambda: None)  # the changes; the workers deliver
+        wait_for(lambda: len(receiver.taken) == len(outbox_ids(db)), timeout=30, failure="not all delivered")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert set(receiver.taken.values()) == {1}  # no change sent twice
+    per_record: dict[tuple[str, int], list[int]] = {}
+    for body in receiver.bodies:
+        per_record.setdefault((body["kind"], body["subject"]), []).append(int(body["id"][4:]))
+    assert all(ids == sorted(ids) for ids in per_record.values())
+    with db.transaction() as conn:
+        senders = conn.execute("SELECT count(DISTINCT state), min(state) FROM outbox_deliveries").fetchone()
+    assert senders == (1, "delivered")
