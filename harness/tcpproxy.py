@@ -5,7 +5,9 @@ Modes, switched while connections are open:
 - ``pass``: bytes flow both ways;
 - ``blackhole``: connections are accepted and bytes swallowed, nothing answers (a cut cable, a
   dead 4G router): the client times out;
-- ``reset``: every open and new connection is reset (RST), as a restarted NAT or firewall does.
+- ``reset``: every open and new connection is reset (RST), as a restarted NAT or firewall does;
+- ``error``: every request is answered ``500 Internal Server Error`` by the proxy, as a failing
+  reverse proxy in front of the hub does (the hub itself sees nothing).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-Mode = Literal["pass", "blackhole", "reset"]
+Mode = Literal["pass", "blackhole", "reset", "error"]
+ERROR = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class TcpProxy:
@@ -91,6 +94,9 @@ class TcpProxy:
                 for sock in readable:
                     data = sock.recv(65536)
                     if not data:
+                        return
+                    if self.mode == "error" and sock is client:
+                        client.sendall(ERROR)
                         return
                     if self.mode != "pass" or upstream is None:
                         continue  # swallowed: a blackhole answers nothing

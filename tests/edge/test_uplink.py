@@ -1,5 +1,5 @@
-"""The box's outbox in front of the HTTP uplink, against a real hub API: the link blackholed and
-reset by a proxy, the token revoked, the box killed. Afterwards every event and evidence file is
+"""The box's outbox in front of the HTTP uplink, against a real hub API: the link blackholed,
+reset and answering 500 through a proxy, the token revoked, the box killed. Afterwards every event and evidence file is
 at the hub exactly once, in order per source, as if nothing had happened.
 
 The issue asks for a 2-minute outage; what is checked does not depend on its length, so the link
@@ -117,6 +117,27 @@ def test_a_revoked_token_keeps_everything_without_spinning_until_a_new_one_is_co
         assert restarted.drain(30), f"{restarted.depth()} events still in the outbox"
     finally:
         restarted.close()
+        uplink.close()
+    assert arrival_order(hub.hub.db) == by_source(events)
+
+
+def test_a_hub_answering_500_for_a_while_loses_nothing_and_is_not_hammered(
+    hub: Api, proxy: TcpProxy, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = hall_scenario()
+    outbox, uplink = box(tmp_path / "outbox.sqlite", proxy.url, hub.tokens["box-hall"])
+    try:
+        with proxy.outage("error"), caplog.at_level(logging.WARNING, logger="hub.spool"):
+            deliver(outbox, events)
+            assert outbox.depth() == len(events)
+            sent = uplink.requests
+            time.sleep(2.0)
+            assert uplink.requests - sent <= 6  # backing off, not spinning
+            assert "500" in caplog.text
+        assert outbox.drain(30), f"{outbox.depth()} events still in the outbox"
+        assert outbox.refusals() == []
+    finally:
+        outbox.close()
         uplink.close()
     assert arrival_order(hub.hub.db) == by_source(events)
 
