@@ -1,6 +1,7 @@
 """The box's outbox in front of the HTTP uplink, against a real hub API: the link blackholed,
-reset and answering 500 through a proxy, the token revoked, the box killed. Afterwards every event and evidence file is
-at the hub exactly once, in order per source, as if nothing had happened.
+reset and answering 500 through a proxy, the token revoked, the box killed. Afterwards every
+event and evidence file is at the hub exactly once, in order per source, as if nothing had
+happened.
 
 The issue asks for a 2-minute outage; what is checked does not depend on its length, so the link
 is down while a third of the events is produced and for a few of the outbox's retries: seconds.
