@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,19 +12,9 @@ import pytest
 from hub.config import Settings, load_config
 from hub.runtime import Hub
 from tests.conftest import REPO, Server
+from tests.offsite.command import offsite
 
 DEMO = REPO / "configs" / "demo.yaml"
-
-
-def _offsite(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offsite.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _stored(dsn: str) -> tuple[int, int]:
@@ -69,7 +57,7 @@ def test_unknown_names_are_refused_in_one_line(
     deployed: tuple[dict[str, str], str], tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
     env, dsn = deployed
-    refused = _offsite(env, tmp_path, *args)
+    refused = offsite(env, tmp_path, *args)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert message in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "Traceback" not in refused.stderr
@@ -83,7 +71,7 @@ def test_known_names_are_taken(deployed: tuple[dict[str, str], str], tmp_path: P
         ("token", "create", "--role", "edge", "--site", "lintong-coldstore"),
         ("user", "create", "desk", "--role", "department", "--department", "hall-office", "--password", "pw"),
     ]:
-        made = _offsite(env, tmp_path, *args)
+        made = offsite(env, tmp_path, *args)
         assert made.returncode == 0, made.stderr
     assert _stored(dsn) == (2, 1)
 
@@ -92,8 +80,8 @@ def test_without_a_deployment_a_scoped_token_is_refused(server: Server, tmp_path
     dsn = server.create_database()
     try:
         env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(tmp_path)}
-        refused = _offsite(env, tmp_path, "token", "create", "--role", "department", "--department", "market")
+        refused = offsite(env, tmp_path, "token", "create", "--role", "department", "--department", "market")
         assert refused.returncode == 2 and "no deployment loaded yet" in refused.stderr, refused.stderr
-        assert _offsite(env, tmp_path, "token", "create", "--role", "admin").returncode == 0
+        assert offsite(env, tmp_path, "token", "create", "--role", "admin").returncode == 0
     finally:
         server.drop_database(dsn)

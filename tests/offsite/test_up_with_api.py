@@ -15,19 +15,9 @@ import yaml
 
 from hub.host import free_port
 from tests.conftest import REPO, Server
+from tests.offsite.command import offsite
 
 DEMO = REPO / "configs" / "demo.yaml"
-
-
-def _offsite(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offsite.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
@@ -39,9 +29,9 @@ def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        refused = _offsite(env, tmp_path, "token", "create", "--role", "department")
+        refused = offsite(env, tmp_path, "token", "create", "--role", "department")
         assert refused.returncode == 2 and "needs --department" in refused.stderr
-        made = _offsite(env, tmp_path, "token", "create", "--role", "operator", "--name", "duty desk")
+        made = offsite(env, tmp_path, "token", "create", "--role", "operator", "--name", "duty desk")
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip()
         assert token.startswith("ofs_")
@@ -58,24 +48,24 @@ def test_token_up_with_api_and_export(server: Server, tmp_path: Path) -> None:
         listed = httpx.get(f"{url}/alerts", headers={"Authorization": f"Bearer {token}"})
         assert (listed.status_code, listed.json()) == (200, {"items": [], "next_cursor": None})
         assert httpx.get(f"{url}/alerts", headers={"Authorization": "Bearer ofs_wrong"}).status_code == 401
-        listing = _offsite(env, tmp_path, "token", "list")
+        listing = offsite(env, tmp_path, "token", "list")
         assert listing.returncode == 0, listing.stderr
         row = next(line for line in listing.stdout.splitlines() if "duty desk" in line)
         assert "operator" in row and "valid" in row
         token_id = row.split()[1]
-        revoked = _offsite(env, tmp_path, "token", "revoke", token_id)
+        revoked = offsite(env, tmp_path, "token", "revoke", token_id)
         assert revoked.returncode == 0 and "duty desk" in revoked.stdout, revoked.stderr
         deadline = time.monotonic() + 1  # the API had it cached; the revocation reaches it at once
         while httpx.get(f"{url}/alerts", headers={"Authorization": f"Bearer {token}"}).status_code != 401:
             assert time.monotonic() < deadline, "a revoked token still works"
             time.sleep(0.01)
-        again = _offsite(env, tmp_path, "token", "revoke", token_id)
+        again = offsite(env, tmp_path, "token", "revoke", token_id)
         assert again.returncode == 1 and "revoked already" in again.stderr
-        assert "revoked" in _offsite(env, tmp_path, "token", "list").stdout
+        assert "revoked" in offsite(env, tmp_path, "token", "list").stdout
         proc.send_signal(signal.SIGTERM)
         rest = proc.communicate(timeout=30)[0]
         assert proc.returncode == 0, rest
-        exported = _offsite(env, tmp_path, "config", "export")
+        exported = offsite(env, tmp_path, "config", "export")
         assert exported.returncode == 0, exported.stderr
         assert yaml.safe_load(exported.stdout) == yaml.safe_load(DEMO.read_text(encoding="utf-8"))
         with psycopg.connect(dsn) as conn:
