@@ -2,7 +2,8 @@
 # Build the dashboard (web/) into api/web_dist, where the API serves it at / and from where
 # `pip install` carries it. Installs Debian's nodejs and npm (Node 18) when node is missing
 # (as root); runs `npm ci` when package-lock.json changed and `npm run build` (type check, then
-# Vite) when web/'s sources changed. About 35 s and 210 MB of node_modules on a first run.
+# Vite) when web/'s sources changed. About a minute and 290 MB of node_modules (most of it the
+# bundled Chinese font) on a first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
