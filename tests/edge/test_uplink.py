@@ -22,18 +22,11 @@ import pytest
 
 from api.auth import create_token, revoke_token
 from harness.tcpproxy import TcpProxy
+from hub.host import wait_for
 from tests.api.conftest import Api, serve
 from tests.conftest import REPO, Server
 from tests.edge.conftest import CALLERS, box, by_source, evidence_at_hub, hall_scenario
 from tests.hub.test_spool import arrival_order, deliver, summary
-
-
-def wait_for(condition: object, timeout: float = 10.0) -> None:
-    assert callable(condition)
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.02)
 
 
 def test_events_and_evidence_cross_a_blackholed_and_reset_link_exactly_once_in_order(
@@ -50,7 +43,7 @@ def test_events_and_evidence_cross_a_blackholed_and_reset_link_exactly_once_in_o
             assert outbox.depth() == third  # every one of them waiting on disk, none dropped
         with proxy.outage("reset"):
             retries = outbox.stats.retries
-            wait_for(lambda: outbox.stats.retries >= retries + 2)  # the drainer tried, and was reset
+            wait_for(lambda: outbox.stats.retries >= retries + 2, 10, 0.02)  # the drainer tried, was reset
             deliver(outbox, events[2 * third : 2 * third + 2])
             assert outbox.depth() == third + 2
         deliver(outbox, events[2 * third + 2 :])
