@@ -25,6 +25,7 @@ from capture.clip import Clip, PacketRing
 from capture.frames import Frame, FrameQueue, Image
 from capture.health import CameraStatus, FrozenDetector, StatusChange
 from capture.sources import Source, SourceError, open_decoder
+from hub.backoff import jittered_delay
 from hub.config.devices import Camera
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ class WorkerSettings:
 
 
 class Backoff:
-    """Exponential delays with jitter: each is drawn from [d/2, d], d doubling up to `maximum`."""
+    """Exponential delays with jitter (`hub.backoff.jittered_delay`), counting the attempts."""
 
     def __init__(self, initial: float, maximum: float, rng: random.Random | None = None) -> None:
         self.initial, self.maximum = initial, maximum
@@ -53,9 +54,9 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next(self) -> float:
-        ceiling = min(self.maximum, self.initial * 2**self.attempt)
+        delay = jittered_delay(self.initial, self.maximum, self.attempt, self._rng)
         self.attempt += 1
-        return self._rng.uniform(ceiling / 2, ceiling)
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from hub import audit
+from hub.backoff import jittered_delay
 from hub.config import Deployment
 from hub.config.outputs import Webhook
 from hub.store.db import Connection, Database
@@ -72,8 +73,7 @@ class Destination:
         """Wait after the `attempts`-th failure: doubling from `backoff`, capped at `backoff_max`,
         with "equal jitter" (half fixed, half random) so that retries of many changes spread out."""
         c = self.config
-        ceiling = min(c.backoff_max, c.backoff * 2 ** (attempts - 1))
-        return timedelta(seconds=ceiling / 2 + rng.uniform(0, ceiling / 2))
+        return timedelta(seconds=jittered_delay(c.backoff, c.backoff_max, attempts - 1, rng))
 
 
 def _secret(text: str) -> bytes:
