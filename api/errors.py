@@ -41,6 +41,14 @@ def unprocessable(loc: list[str | int], message: str, kind: str = "value_error")
     )
 
 
+def forbidden(loc: list[str | int], message: str) -> HTTPException:
+    """A 403 for one field naming what lies outside the caller's scope (another site's source,
+    camera or evidence), in the same shape as request validation errors."""
+    return HTTPException(
+        status.HTTP_403_FORBIDDEN, field_errors([{"loc": loc, "msg": message, "type": "foreign"}])
+    )
+
+
 # A body that cannot be read at all (not JSON, not UTF-8, a broken form) answers 400 with what
 # was wrong (`Problem`); one that reads but does not validate answers 422 with every field's path.
 

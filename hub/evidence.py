@@ -79,11 +79,28 @@ class EvidenceStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
 
-    def register(self, conn: Connection, data: bytes, media_type: str) -> str:
-        """Store bytes and record them in the database; returns the SHA-256."""
+    def register(self, conn: Connection, data: bytes, media_type: str, holder: str | None = None) -> str:
+        """Store bytes and record them in the database; returns the SHA-256. `holder`: the site
+        whose edge box sent them, which may then cite them in its events (`not_held`)."""
         digest = self.put(data)
         conn.execute(
             "INSERT INTO evidence (sha256, size, media_type) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
             (digest, len(data), media_type),
         )
+        if holder is not None:
+            conn.execute(
+                "INSERT INTO evidence_holders (sha256, site) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (digest, holder),
+            )
         return digest
+
+
+def not_held(conn: Connection, site: str, evidence: list[str]) -> list[str]:
+    """The hashes of `evidence` that no edge box of `site` has sent, in their order."""
+    if not evidence:
+        return []
+    held = conn.execute(
+        "SELECT sha256 FROM evidence_holders WHERE site = %s AND sha256 = ANY(%s)", (site, evidence)
+    ).fetchall()
+    have = {str(row[0]) for row in held}
+    return [sha for sha in evidence if sha not in have]

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, status
 from pydantic import AwareDatetime, Field
 
 from api.auth import Principal
 from api.deps import Db, ServicesDep, allow
-from api.errors import field_errors
+from api.errors import forbidden
 from api.routers import AUTH_RESPONSES
 from api.schemas import Body
 from hub.config import Deployment
 from hub.events import Sha256
+from hub.evidence import not_held
 from hub.pipeline import Pipeline
 from hub.store.db import Connection
 from hub.store.edge_boxes import Heartbeat, store_heartbeat
@@ -61,11 +62,11 @@ async def post_heartbeat(
     """Kept as the box's last heartbeat; its cameras must be cameras of the token's site."""
     site = str(caller.site)
     if beat.site != site:
-        raise _forbidden(["body", "site"], f"this edge token reports for site {site}, not {beat.site}")
+        raise forbidden(["body", "site"], f"this edge token reports for site {site}, not {beat.site}")
     cameras = _site_cameras(services.hub.config.deployment, site)
     for camera in beat.cameras:
         if camera not in cameras:
-            raise _forbidden(["body", "cameras", camera], f"camera {camera} is not a camera of site {site}")
+            raise forbidden(["body", "cameras", camera], f"camera {camera} is not a camera of site {site}")
     now = services.now()
     stored = Heartbeat(
         box=caller.name,
@@ -97,25 +98,14 @@ def _attach(conn: Connection, pipeline: Pipeline, body: AttachmentCreate, caller
     row = conn.execute("SELECT site FROM events WHERE id = %s", (body.event_id,)).fetchone()
     if row is None or row[0] != caller.site:
         raise RecordNotFound(f"no event {body.event_id} of site {caller.site}")
-    held = conn.execute(
-        "SELECT sha256 FROM evidence_holders WHERE site = %s AND sha256 = ANY(%s)",
-        (caller.site, body.evidence),
-    ).fetchall()
-    have = {str(r[0]) for r in held}
-    for index, sha in enumerate(body.evidence):
-        if sha not in have:
-            raise _forbidden(
-                ["body", "evidence", index],
-                f"evidence {sha} was not uploaded by an edge box of site {caller.site}",
-            )
+    missing = not_held(conn, str(caller.site), list(body.evidence))
+    if missing:
+        raise forbidden(
+            ["body", "evidence", list(body.evidence).index(missing[0])],
+            f"evidence {missing[0]} was not uploaded by an edge box of site {caller.site}",
+        )
     pipeline.attach(conn, body.event_id, list(body.evidence), caller.actor)
 
 
 def _site_cameras(deployment: Deployment, site: str) -> set[str]:
     return {c.id for c in deployment.cameras if c.site == site}
-
-
-def _forbidden(loc: list[str | int], message: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_403_FORBIDDEN, field_errors([{"loc": loc, "msg": message, "type": "foreign"}])
-    )

@@ -8,11 +8,12 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.auth import Principal
 from api.deps import Sender, ServicesDep
-from api.errors import field_errors, unprocessable
+from api.errors import forbidden, unprocessable
 from api.routers import AUTH_RESPONSES
 from api.schemas import EventBatch, EventTaken, IntakeResult
 from hub import audit
 from hub.events import Event, EventRejected, ForeignEvent
+from hub.evidence import not_held
 from hub.pipeline import Pipeline
 from hub.sink import HubUnavailable, InProcessSink
 from hub.store.db import Connection
@@ -68,37 +69,17 @@ def _refusal(
     for index, event in enumerate(events):
         at: list[str | int] = ["body", "events", index]
         if caller.site is not None and event.site != caller.site:
-            return _forbidden(
-                [*at, "site"], f"this edge token sends for site {caller.site}, not {event.site}"
-            )
+            return forbidden([*at, "site"], f"this edge token sends for site {caller.site}, not {event.site}")
         try:
             pipeline.check(event, now)
         except EventRejected as exc:
             if isinstance(exc, ForeignEvent) and caller.site is not None:
-                return _forbidden([*at, exc.field], str(exc))
+                return forbidden([*at, exc.field], str(exc))
             return unprocessable([*at, exc.field], str(exc), "event_rejected")
-        missing = _not_held(conn, caller.site, event.evidence) if caller.site is not None else []
+        missing = not_held(conn, caller.site, event.evidence) if caller.site is not None else []
         if missing:
-            return _forbidden(
+            return forbidden(
                 [*at, "evidence", event.evidence.index(missing[0])],
                 f"evidence {missing[0]} was not uploaded by an edge box of site {caller.site}",
             )
     return None
-
-
-def _not_held(conn: Connection, site: str, evidence: list[str]) -> list[str]:
-    """The evidence hashes of `evidence` that no edge box of `site` has uploaded."""
-    if not evidence:
-        return []
-    held = conn.execute(
-        "SELECT sha256 FROM evidence_holders WHERE site = %s AND sha256 = ANY(%s)", (site, evidence)
-    ).fetchall()
-    have = {str(row[0]) for row in held}
-    return [sha for sha in evidence if sha not in have]
-
-
-def _forbidden(loc: list[str | int], message: str) -> HTTPException:
-    """A 403 naming the field, in the shape of validation errors."""
-    return HTTPException(
-        status.HTTP_403_FORBIDDEN, field_errors([{"loc": loc, "msg": message, "type": "foreign"}])
-    )

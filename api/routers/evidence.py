@@ -51,18 +51,8 @@ async def put_evidence(
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
         raise unprocessable(["path", "sha256"], f"the body hashes to {actual}, not to the claimed {sha256}")
-    await db.run(_register, services.hub.evidence, data, content_type, caller.site)
+    await db.run(services.hub.evidence.register, data, content_type, caller.site)
     return EvidencePublic(sha256=sha256, size=len(data), media_type=content_type, link=f"/evidence/{sha256}")
-
-
-def _register(conn: Connection, store: EvidenceStore, data: bytes, media_type: str, site: str | None) -> None:
-    """Store the file; an edge box's upload also makes its site a holder, whose events may cite it."""
-    digest = store.register(conn, data, media_type)
-    if site is not None:
-        conn.execute(
-            "INSERT INTO evidence_holders (sha256, site) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (digest, site),
-        )
 
 
 # Evidence is whatever an uploader sent: never let a browser run it as a page of the hub's origin.
