@@ -21,7 +21,9 @@ class Tracker:
             lost_track_buffer=max(1, round(settings.lost_after * _TRACKER_FPS)),
             frame_rate=_TRACKER_FPS,
             track_activation_threshold=settings.activation,
-            high_conf_det_threshold=max(settings.activation, 0.5),
+            # The split of ByteTrack's two passes: only the first pass's boxes start tracks, so it
+            # sits at `activation` (a fixed 0.5 here once left everyone seen at 0.35-0.5 untracked).
+            high_conf_det_threshold=settings.activation,
             minimum_consecutive_frames=1,
         )
 
