@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from hub.config.rules import Fusion
+
 if TYPE_CHECKING:
     from hub.config import Deployment
     from hub.config.rules import Rule
@@ -36,6 +38,7 @@ TITLES: dict[Language, dict[str, str]] = {
         "rate_of_change": "{sensor} 每分钟变化 {rate}，超过 {limit}",
         "flatline": "{sensor} 读数 {window} 无变化",
         "offline": "{device} {status}",
+        "fusion": "{name}：{parts}{absent}",
     },
     "en": {
         "presence": "{labels} in zone {zone} of {camera} for {duration}",
@@ -49,6 +52,7 @@ TITLES: dict[Language, dict[str, str]] = {
         "rate_of_change": "{sensor} changing {rate} a minute, more than {limit}",
         "flatline": "{sensor} flat for {window}",
         "offline": "{device} {status}",
+        "fusion": "{name}: {parts}{absent}",
     },
 }
 
@@ -58,10 +62,12 @@ _WORDS: dict[Language, dict[str, str]] = {
         "bus": "客车", "bicycle": "自行车", "motorcycle": "摩托车", "cell phone": "手机", "phone": "手机",
         "above": "高于", "below": "低于", "with": "携带", "without": "未佩戴", "and": "、",
         "offline": "离线", "frozen": "画面冻结", "silent": "离线超过",
+        "none": "，且无",
     },
     "en": {
         "above": "above", "below": "below", "with": "with", "without": "without", "and": " and ",
         "offline": "offline", "frozen": "frozen", "silent": "silent for more than",
+        "none": ", and no ",
     },
 }  # fmt: skip
 _UNITS = {"degC": "℃", "degF": "℉"}
@@ -149,6 +155,8 @@ def _facts(payload: Mapping[str, object], rule: Rule, deployment: Deployment) ->
     if isinstance(status := payload.get("status"), str) and status in words:
         facts["status"] = words[status]
     facts.update(_companions(payload, words))
+    if isinstance(rule, Fusion):
+        facts.update(_fusion(rule, deployment, words))
     sensor = sensors.get(getattr(rule, "sensor", None) or "")
     if sensor is not None:
         facts["sensor"] = sensor.name
@@ -164,6 +172,17 @@ def _companions(payload: Mapping[str, object], words: Mapping[str, str]) -> dict
         if isinstance(found, list) and found:
             return {"companions": f"{word} " + words["and"].join(words.get(str(x), str(x)) for x in found)}
     return {}
+
+
+def _fusion(rule: Fusion, deployment: Deployment, words: Mapping[str, str]) -> dict[str, str]:
+    """A fusion's name and its parts by their names: what was seen together, and what was not."""
+    names = {r.id: r.name for r in deployment.rules}
+    absent = words["and"].join(names.get(part, part) for part in rule.none_of)
+    return {
+        "name": rule.name,
+        "parts": words["and"].join(names.get(part, part) for part in rule.all_of),
+        "absent": f"{words['none']}{absent}" if absent else "",
+    }
 
 
 def _reading(
@@ -183,3 +202,38 @@ def _reading(
     if rule.type == "offline" and isinstance(after := payload.get("after"), int | float):
         out["status"] = f"{words['silent']} {duration(after, language)}"
     return out
+
+
+# The note of an escalation (督办) in a clue's trail; {due}: the deadline missed, as a moment.
+ESCALATION_NOTES: dict[Language, dict[str, str]] = {
+    "zh": {"claim": "超过认领时限（{due}）未认领，督办", "feedback": "超过反馈时限（{due}）未反馈，督办"},
+    "en": {
+        "claim": "not claimed by its claim deadline ({due}): escalated",
+        "feedback": "no feedback by its feedback deadline ({due}): escalated",
+    },
+}
+
+# The headings of `offsite stats` (hub/statistics.py's figures).
+STATISTICS_LABELS: dict[Language, dict[str, str]] = {
+    "zh": {
+        "clues": "风险线索处置情况", "alerts": "告警（按场所、规则）",
+        "records": "监管行为记录（按监管事项）",
+        "department": "部门", "bucket": "时段", "total": "合计", "received": "收到线索",
+        "claimed_in_time": "按时认领", "answered_in_time": "按时反馈", "overdue": "逾期", "escalated": "督办",
+        "open": "未反馈", "claim_p50": "认领用时中位数", "claim_p90": "认领用时P90",
+        "answer_p50": "反馈用时中位数", "answer_p90": "反馈用时P90", "site": "场所", "rule": "规则",
+        "alerts_count": "告警数", "dismissed": "误报撤销", "item_code": "事项编码", "item_name": "监管事项",
+        "records_count": "记录数", "problem_found": "发现问题", "period": "统计期间",
+    },
+    "en": {
+        "clues": "Risk clues answered", "alerts": "Alerts by site and rule",
+        "records": "Supervision-action records by item", "department": "department", "bucket": "from",
+        "total": "total", "received": "received", "claimed_in_time": "claimed in time",
+        "answered_in_time": "answered in time", "overdue": "overdue", "escalated": "escalated",
+        "open": "open",
+        "claim_p50": "claim p50", "claim_p90": "claim p90", "answer_p50": "answer p50",
+        "answer_p90": "answer p90", "site": "site", "rule": "rule", "alerts_count": "alerts",
+        "dismissed": "dismissed", "item_code": "item code", "item_name": "item", "records_count": "records",
+        "problem_found": "problem found", "period": "period",
+    },
+}  # fmt: skip
