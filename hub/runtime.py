@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hub import audit
 from hub.config import LoadedConfig, Settings
+from hub.escalation import escalate_overdue
 from hub.events import Event
 from hub.evidence import EvidenceStore
 from hub.pipeline import Pipeline, Taken, utc_now
@@ -101,6 +102,7 @@ class Hub:
             )
             rollup_rows = refresh_rollups(conn, now - ROLLUP_LOOKBACK, now)
             auto_closed = self.pipeline.close_stale(conn)
+        escalate_overdue(self.db, self.config.deployment, now)  # 督办: each clue in its own transaction
         return Upkeep(removed, compressed, rollup_rows, auto_closed)
 
     def close(self) -> None:
