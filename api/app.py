@@ -29,6 +29,7 @@ from api.routers import (
     outputs,
     readings,
     records,
+    statistics,
     stream,
     system,
 )
@@ -109,6 +110,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         me,
         config,
         catalogue,
+        statistics,
     ):
         app.include_router(module.router)
     serve_dashboard(app)
