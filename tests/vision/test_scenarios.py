@@ -9,95 +9,30 @@ threaded service on a live RTSP stream instead.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
 
-from capture.frames import Frame
-from capture.worker import CameraWorker, WorkerSettings
+from capture.worker import WorkerSettings
 from harness.rtsp import start_rtsp_server
-from hub.config import LoadedConfig, Settings, parse_config
+from hub.config import LoadedConfig, parse_config
 from hub.host import wait_for
-from hub.runtime import Hub
 from offsite import scenes
-from tests.conftest import Server
-from tests.vision.conftest import MODEL, config
-from vision.analysis import CameraAnalyser
+from tests.vision.conftest import T0, analyser_for, config, events, play
 from vision.detections import Detections
-from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.detectors import Detector
 from vision.service import VisionService
 from vision.sink import HubSink
 from vision.zones import PolygonZone
-
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)  # the clips' first frame
-
-
-@pytest.fixture(scope="module")
-def detector() -> Detector:
-    return load_detector(DetectorSpec(model=MODEL))
-
-
-@pytest.fixture
-def start_hub(embedded_server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.chdir(tmp_path)  # evidence goes to the default var/evidence under it
-    started: list[tuple[Hub, str]] = []
-
-    def start(loaded: LoadedConfig) -> Hub:
-        dsn = embedded_server.create_database()
-        hub = Hub.start(loaded, Settings(data_dir=tmp_path), dsn=dsn)
-        started.append((hub, dsn))
-        return hub
-
-    yield start
-    for hub, dsn in started:
-        hub.close()
-        embedded_server.drop_database(dsn)
-
-
-def play(clip: Path, analyser: CameraAnalyser, fps: float, start: datetime = T0) -> float:
-    """Decode the clip and analyse `fps` frames a second, stamped from the clip's own clock.
-    Returns the clip's length in seconds."""
-    next_due, last = 0.0, 0.0
-    with av.open(str(clip)) as container:
-        for index, picture in enumerate(container.decode(video=0)):
-            last = float(picture.time or 0.0)
-            if last + 1e-6 < next_due:
-                continue
-            next_due += 1 / fps
-            image = picture.to_ndarray(format="bgr24")
-            frame = Frame("cam", index, start + timedelta(seconds=last), last, picture.key_frame, image)
-            analyser.process(frame)
-    return last
-
-
-def analyser_for(hub: Hub, detector: Detector) -> CameraAnalyser:
-    deployment = hub.config.deployment
-    camera = deployment.cameras[0]
-
-    def detect(frame: Frame) -> Detections:
-        return detector.detect([frame.image])[0]
-
-    return CameraAnalyser(deployment, camera, CameraWorker(camera), detect, HubSink(hub))
 
 
 def in_zone(zone: PolygonZone, truth: scenes.FrameTruth) -> int:
     """How many people of a frame's ground truth stand in the zone."""
     boxes = list(truth.boxes.values())
     return int(zone.trigger(Detections.build(boxes, [1.0] * len(boxes), [0] * len(boxes))).sum())
-
-
-def events(hub: Hub) -> list[tuple[float, bool, str, int]]:
-    """(seconds after T0, cleared, outcome, evidence files) of every event, in time order."""
-    with hub.db.transaction() as conn:
-        rows = conn.execute(
-            "SELECT time, cleared, outcome, cardinality(evidence) FROM events ORDER BY time, id"
-        ).fetchall()
-    return [((t - T0).total_seconds(), bool(c), str(o), int(n)) for t, c, o, n in rows]
 
 
 def test_absence_fires_after_max_absence_and_not_before(start_hub: Any, detector: Detector) -> None:

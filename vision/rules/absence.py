@@ -68,13 +68,7 @@ class AbsenceRule(ZonedRule[Absence]):
             return []
         self._back, self.last_seen = None, now
         tracks, _ = tracked(inside)
-        return [
-            self._clear(
-                POST,
-                back.since,
-                {"reason": "returned", "tracks": list(tracks), "confirmed_at": iso(now)},
-            )
-        ]
+        return [self._clear(POST, back.since, {"reason": "returned", "confirmed_at": iso(now)}, tracks)]
 
     def _check_empty(self, now: datetime) -> list[Hit]:
         assert self.opened_at is not None  # set by the schedule gate before any frame is observed

@@ -171,10 +171,20 @@ class VisionRule(ABC, Generic[C]):
         self._firing[subject] = hit
         return hit
 
-    def _clear(self, subject: str, at: datetime, detail: dict[str, JsonValue]) -> Hit:
-        """Close the occurrence of `subject`: the same key, zone and tracks as its fire."""
+    def _clear(
+        self, subject: str, at: datetime, detail: dict[str, JsonValue], tracks: tuple[int, ...] | None = None
+    ) -> Hit:
+        """Close the occurrence of `subject`: the same key and zone as its fire, and its tracks
+        unless `tracks` names those that ended it (the person back at an empty post)."""
         fired = self._firing.pop(subject)
-        return replace(fired, time=at, cleared=True, boxes=(), detail={"type": self.config_type, **detail})
+        return replace(
+            fired,
+            time=at,
+            cleared=True,
+            tracks=fired.tracks if tracks is None else tracks,
+            boxes=(),
+            detail={"type": self.config_type, **detail},
+        )
 
     @property
     def config_type(self) -> str:

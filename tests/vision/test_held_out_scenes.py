@@ -1,0 +1,37 @@
+"""Scenes beyond the four the rules were tuned on, through the whole chain (clip -> real person
+model -> tracker -> rules -> hub): each one once went wrong."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from offsite import scenes
+from tests.vision.conftest import analyser_for, config, play
+from vision.detectors import Detector
+
+
+def clerk_leaves_and_returns(leave_at: float, back_at: float, duration: float) -> scenes.Scene:
+    """The clerk walks out of the picture to the left at `leave_at`, comes back at `back_at`."""
+    x, y = scenes.CLERK_SPOT
+    away = -200.0  # wholly out of the picture
+    walk = (x - away) / scenes.WALK_SPEED
+    route = scenes.Route(
+        ((0.0, x, y), (leave_at, x, y), (leave_at + walk, away, y), (back_at, away, y),
+         (back_at + walk, x, y), (math.inf, x, y)),
+        scenes.CLERK_SCALE,
+    )  # fmt: skip
+    return scenes.Scene((scenes.Actor("clerk", "clerk", route),), duration)
+
+
+def test_the_absence_clear_names_the_track_of_the_returned_clerk(start_hub: Any, detector: Detector) -> None:
+    hub = start_hub(config({"type": "absence", "max_absence": 2, "smoothing": 1}, zone=scenes.POST_ZONE))
+    scenes.write_clip(clerk_leaves_and_returns(leave_at=1.0, back_at=5.0, duration=10.0), Path("clip.mp4"))
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=5)
+    with hub.db.transaction() as conn:
+        rows = conn.execute("SELECT cleared, payload FROM events ORDER BY time").fetchall()
+    assert [cleared for cleared, _ in rows] == [False, True], rows
+    fired, cleared = rows[0][1], rows[1][1]
+    assert fired["tracks"] == [], fired  # nobody at the post when it fired
+    assert cleared["reason"] == "returned" and len(cleared["tracks"]) == 1, cleared
