@@ -108,6 +108,7 @@ class MqttReceiver:
             self._client.tls_set()  # the system's trust store; paho checks the host name too
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
 
@@ -130,6 +131,8 @@ class MqttReceiver:
         self._client.loop_stop()
 
     def wait_connected(self, timeout: float) -> bool:
+        """True once the broker has granted the subscriptions: from then on nothing published to
+        them is missed (a CONNACK alone leaves a window where a message finds no subscriber)."""
         return self._connected.wait(timeout)
 
     def ack(self, message: Message) -> bool:
@@ -158,6 +161,12 @@ class MqttReceiver:
             client.subscribe([(f, options) for f in filters])
         else:
             client.subscribe([(f, 1) for f in filters])
+
+    def _on_subscribe(self, _c: object, _u: object, _mid: int, reasons: list[object], _p: object) -> None:
+        refused = [r for r in reasons if getattr(r, "is_failure", False)]
+        if refused:  # an ACL that denies the topics: say so, the session takes nothing
+            log.error("the broker refused the subscriptions: %s", ", ".join(map(str, refused)))
+            return
         self._connected.set()
 
     def _on_disconnect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
