@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub.config import Deployment
@@ -162,8 +163,10 @@ class MqttReceiver:
         else:
             client.subscribe([(f, 1) for f in filters])
 
-    def _on_subscribe(self, _c: object, _u: object, _mid: int, reasons: list[object], _p: object) -> None:
-        refused = [r for r in reasons if getattr(r, "is_failure", False)]
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: Properties
+    ) -> None:
+        refused = [r for r in reasons if r.is_failure]
         if refused:  # an ACL that denies the topics: say so, the session takes nothing
             log.error("the broker refused the subscriptions: %s", ", ".join(map(str, refused)))
             return
