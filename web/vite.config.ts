@@ -17,7 +17,7 @@ function woff2Only(): Plugin {
 // The build lands inside the Python package, so that `pip install` carries it and the API
 // serves it at / from the same origin. `npm run dev` proxies the API from a hub on port 8000.
 const API = [
-  "/alerts", "/auth", "/clues", "/records", "/events", "/evidence", "/stream", "/config",
+  "/alerts", "/auth", "/catalogue", "/clues", "/records", "/events", "/evidence", "/stream", "/config",
   "/healthz", "/metrics", "/docs", "/openapi.json",
 ];
 

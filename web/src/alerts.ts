@@ -1,26 +1,29 @@
-// What the wall shows of alerts: labels, colours, the actions each state allows, and merging.
+// What the wall shows of alerts: tag colours, the actions each state allows, and merging.
 import type { Alert, AlertAction, AlertStatus, Severity } from "./api";
-import { session } from "./session";
 
-export const SEVERITY: Record<Severity, { label: string; tag: "danger" | "warning" | "primary" | "info" }> = {
-  critical: { label: "紧急", tag: "danger" },
-  major: { label: "重要", tag: "warning" },
-  minor: { label: "一般", tag: "primary" },
-  info: { label: "提示", tag: "info" },
+type Tag = "danger" | "warning" | "primary" | "success" | "info";
+
+/** Tag colour per severity; the label is t(`severity.${severity}`). */
+export const SEVERITY: Record<Severity, { tag: Tag; colour: string }> = {
+  critical: { tag: "danger", colour: "#f56c6c" },
+  major: { tag: "warning", colour: "#e6a23c" },
+  minor: { tag: "primary", colour: "#409eff" },
+  info: { tag: "info", colour: "#909399" },
 };
 
-export const STATUS: Record<AlertStatus, { label: string; tag: "danger" | "warning" | "success" | "info" }> = {
-  open: { label: "待处理", tag: "danger" },
-  acknowledged: { label: "已确认", tag: "warning" },
-  closed: { label: "已关闭", tag: "success" },
-  dismissed: { label: "误报", tag: "info" },
+/** Tag colour per state; the label is t(`status.${status}`). */
+export const STATUS: Record<AlertStatus, { tag: Tag }> = {
+  open: { tag: "danger" },
+  acknowledged: { tag: "warning" },
+  closed: { tag: "success" },
+  dismissed: { tag: "info" },
 };
 
-/** hub/workflow.py's ALERTS: the actions each state allows. */
-export const ACTIONS: Record<AlertAction, { label: string; from: AlertStatus[] }> = {
-  acknowledge: { label: "确认", from: ["open"] },
-  dismiss: { label: "误报", from: ["open", "acknowledged"] },
-  close: { label: "关闭", from: ["open", "acknowledged"] },
+/** hub/workflow.py's ALERTS: the actions each state allows; the label is t(`action.${action}`). */
+export const ACTIONS: Record<AlertAction, { from: AlertStatus[] }> = {
+  acknowledge: { from: ["open"] },
+  dismiss: { from: ["open", "acknowledged"] },
+  close: { from: ["open", "acknowledged"] },
 };
 
 /** Keep the newer of two versions of one alert: a page and the stream may cross. */
@@ -31,11 +34,6 @@ export function newer(held: Alert | undefined, offered: Alert): boolean {
 /** Newest first by first_seen, as GET /alerts pages them. */
 export function byNewest(a: Alert, b: Alert): number {
   return Date.parse(b.first_seen) - Date.parse(a.first_seen) || b.id - a.id;
-}
-
-/** A moment as the deployment's clock shows it (its time zone, not the browser's). */
-export function when(iso: string, timeZone: string = session.timezone): string {
-  return new Date(iso).toLocaleString("zh-CN", { hour12: false, timeZone });
 }
 
 /** The wall's filters, as GET /alerts and GET /alerts/counts take them; absent means any. */

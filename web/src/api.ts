@@ -200,8 +200,8 @@ export const api = {
   me: (token?: string) => call<Me>("GET", "/auth/me", undefined, token),
   alert: (id: number) => call<AlertDetail>("GET", `/alerts/${id}`),
   curve: (id: number) => call<AlertCurve>("GET", `/alerts/${id}/curve`),
-  clues: (cursor: string | null, limit = 100) => {
-    const query = new URLSearchParams({ limit: String(limit) });
+  clues: (cursor: string | null, limit = 100, filters: Record<string, string> = {}) => {
+    const query = new URLSearchParams({ ...filters, limit: String(limit) });
     if (cursor) query.set("cursor", cursor);
     return call<CluePage>("GET", `/clues?${query}`);
   },

@@ -2,10 +2,10 @@
 // shows, from the hub itself, so Chinese renders on machines without a CJK font.
 import "@fontsource/noto-sans-sc/400.css";
 import ElementPlus from "element-plus";
-import zhCn from "element-plus/es/locale/lang/zh-cn";
 import "element-plus/dist/index.css";
 import { createApp } from "vue";
 import App from "./App.vue";
 import { router } from "./router";
 
-createApp(App).use(ElementPlus, { locale: zhCn }).use(router).mount("#app");
+// The language of Element Plus's own words is set by App.vue's config provider.
+createApp(App).use(ElementPlus).use(router).mount("#app");

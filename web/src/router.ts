@@ -28,6 +28,12 @@ export const router = createRouter({
       meta: { roles: EVERYONE },
     },
     {
+      path: "/overview",
+      name: "overview",
+      component: () => import("./pages/Overview.vue"),
+      meta: { roles: ["admin", "operator"] },
+    },
+    {
       path: "/board",
       name: "board",
       component: () => import("./pages/ClueBoard.vue"),
