@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from capture.clip import ClipError
 from capture.frames import Frame
@@ -30,7 +31,7 @@ from hub.config.devices import Camera
 from hub.config.rules import CameraRule
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event
-from vision.detections import Detections
+from vision.detections import Detections, Floats, Labels
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate
 from vision.rules import Hit, VisionRule, build_rules
@@ -67,23 +68,54 @@ class _PendingClip:
 
 
 class Labeller:
-    """Model output -> the camera's domain: class map, per-label confidence and area, masks."""
+    """Model output -> the camera's domain: class map, per-label confidence and area, masks.
 
-    def __init__(self, detect: CameraDetection, model: DetectorModel, default_confidence: float) -> None:
+    A rule that sets its own `min_confidence` below the camera's filter sees down to its own: its
+    labels are kept down to the lowest such rule. The other rules see what the camera's filter
+    keeps (`camera_keeps`), so a rule's own setting never widens what another rule sees.
+    """
+
+    def __init__(
+        self,
+        detect: CameraDetection,
+        model: DetectorModel,
+        default_confidence: float,
+        rules: Sequence[VisionRule[CameraRule]] = (),
+    ) -> None:
         self.classes = detect.classes if detect.classes is not None else model.classes
         self.min_confidence = detect.min_confidence
         self.min_area = detect.min_area
         self.default_confidence = default_confidence
         self.masks = [PolygonZone(m) for m in detect.masks]
+        self.own_threshold = {r.id for r in rules if "min_confidence" in r.config.model_fields_set}
+        self.lowered: dict[str, float] = {}  # label -> the lowest min_confidence a rule set for it
+        for rule in rules:
+            if rule.id in self.own_threshold:
+                for label in rule.labels():
+                    self.lowered[label] = min(self.lowered.get(label, 1.0), rule.config.min_confidence)
+
+    @staticmethod
+    def _per_label(labels: Labels, values: dict[str, float], default: float) -> Floats:
+        return np.asarray([values.get(str(x), default) for x in labels], np.float32)
+
+    def camera_keeps(self, detections: Detections) -> npt.NDArray[np.bool_]:
+        """Which detections pass the camera's own confidence filter."""
+        floor = self._per_label(detections.labels, self.min_confidence, self.default_confidence)
+        return np.asarray(detections.confidence >= floor, np.bool_)
+
+    def for_rule(self, rule: VisionRule[CameraRule], detections: Detections) -> Detections:
+        """What `rule` is shown: everything kept when it set its own threshold, else the camera's filter."""
+        if rule.id in self.own_threshold or not self.lowered:
+            return detections
+        return detections[self.camera_keeps(detections)]
 
     def __call__(self, found: Detections) -> Detections:
         labelled = found.with_labels([self.classes.get(str(name), str(name)) for name in found.labels])
         if not len(labelled):
             return labelled
-        keep = labelled.confidence >= np.asarray(
-            [self.min_confidence.get(str(x), self.default_confidence) for x in labelled.labels], np.float32
-        )
-        keep &= labelled.area >= np.asarray([self.min_area.get(str(x), 0.0) for x in labelled.labels])
+        lowered = self._per_label(labelled.labels, self.lowered, 1.0)
+        keep = self.camera_keeps(labelled) | (labelled.confidence >= lowered)
+        keep &= labelled.area >= self._per_label(labelled.labels, self.min_area, 0.0)
         for mask in self.masks:
             keep &= ~mask.trigger(labelled)
         return labelled[keep]
@@ -122,10 +154,12 @@ class CameraAnalyser:
         self.sink = sink
         self.settings = deployment.vision
         self.tz = deployment.tz
-        self.labeller = Labeller(camera.detect, models[camera.detect.model], self.settings.min_confidence)
+        self.rules = list(rules) if rules is not None else build_rules(deployment, camera.id)
+        self.labeller = Labeller(
+            camera.detect, models[camera.detect.model], self.settings.min_confidence, self.rules
+        )
         self.gate = MotionGate(camera.detect.motion)
         self.tracker = Tracker(self.settings.tracking)
-        self.rules = list(rules) if rules is not None else build_rules(deployment, camera.id)
         self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
         self.stats = AnalysisStats()
@@ -163,7 +197,11 @@ class CameraAnalyser:
             self._last = self.labeller(self._detect(frame))
             self.stats.detected += 1
         tracked = self.tracker.update(self._last, frame.time.timestamp())
-        hits = [hit for rule in self.rules for hit in rule.update(tracked, frame.time)]
+        hits = [
+            hit
+            for rule in self.rules
+            for hit in rule.update(self.labeller.for_rule(rule, tracked), frame.time)
+        ]
         for hit in hits:
             self._deliver(hit, frame, tracked)
         self.stats.lags.append(_since(frame.time))

@@ -58,7 +58,8 @@ class CameraDetection(Model):
     )
     min_confidence: dict[str, float] = Field(
         default_factory=dict,
-        description="Per domain label: lowest confidence kept (default vision.min_confidence)",
+        description="Per label: lowest confidence kept (default vision.min_confidence); a rule that sets a "
+        "lower min_confidence of its own sees down to it",
     )
     min_area: dict[str, float] = Field(
         default_factory=dict, description="Per domain label: smallest box area kept, in pixels"

@@ -35,3 +35,19 @@ def test_the_absence_clear_names_the_track_of_the_returned_clerk(start_hub: Any,
     fired, cleared = rows[0][1], rows[1][1]
     assert fired["tracks"] == [], fired  # nobody at the post when it fired
     assert cleared["reason"] == "returned" and len(cleared["tracks"]) == 1, cleared
+
+
+def test_a_rule_below_the_cameras_filter_sees_down_to_its_own_threshold(
+    start_hub: Any, detector: Detector
+) -> None:
+    x, y = scenes.STILL_SPOT
+    zone = [[x - 300, y - 400], [x + 300, y - 400], [x + 300, y + 25], [x - 300, y + 25]]
+    # The model finds these people at 0.43-0.86: the camera's filter alone keeps none of them.
+    own = {"type": "presence", "min_confidence": 0.4}
+    others = {"id": "others", "type": "presence", "zone": "zone"}  # no threshold of its own
+    hub = start_hub(config(own, zone=zone, detect={"min_confidence": {"person": 0.9}}, more_rules=(others,)))
+    scenes.write_clip(scenes.standing_still(arrive_at=0.5, duration=7.0), Path("clip.mp4"))
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=2)
+    with hub.db.transaction() as conn:
+        fired = conn.execute("SELECT rule FROM events WHERE NOT cleared").fetchall()
+    assert fired == [("rule",)]
