@@ -7,22 +7,27 @@ for a hub behind a private CA, that CA's certificate.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from capture.health import StatusChange, health_events
+from edge.config import models_present
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
 from hub.events import Event
 from hub.sink import Delivery, HubUnavailable
 from hub.spool import DurableSink
+from vision.service import VisionService
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,10 @@ class BoxSink:
 
     def __init__(self, outbox: DurableSink, deployment: Deployment) -> None:
         self.outbox = outbox
+        self.use(deployment)
+
+    def use(self, deployment: Deployment) -> None:
+        """Serve `deployment`'s cameras from now on."""
         self.deployment = deployment
         self.cameras: dict[str, str] = {c.id: "connecting" for c in deployment.cameras if c.enabled}
 
@@ -93,21 +102,56 @@ class BoxSink:
         self.take(health_events(change, self.deployment))
 
 
+class RunningConfig(Protocol):
+    """The config a box runs, as its heartbeat reports it (`edge.config.SiteConfig` is one)."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def refused(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """A deployment file given on the command line: not pulled from the hub, never refused."""
+
+    version: str
+    refused: str = ""
+
+
+def outbox_limit(deployment: Deployment) -> int:
+    """The outbox's bound in bytes, from the deployment's `edge.outbox_limit_mb`."""
+    return int(deployment.edge.outbox_limit_mb * 2**20)
+
+
+def machine(where: Path) -> dict[str, Any]:
+    """The box's load, free memory and free disk at `where` (the outbox's folder)."""
+    pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return {
+        "load_1m": round(os.getloadavg()[0], 3),
+        "memory_free_bytes": int(pages),
+        "disk_free_bytes": shutil.disk_usage(where).free,
+    }
+
+
 class HeartbeatSender:
     """Sends the box's heartbeat every `every` seconds from a thread of its own; a heartbeat that
-    does not arrive is logged and not repeated (the next one says the same, newer)."""
+    does not arrive is logged and not repeated (the next one says the same, newer). `clock` is
+    the box's clock as the heartbeat reports it."""
 
     def __init__(
         self,
         uplink: HubUplink,
         site: str,
-        config_version: str,
+        config: RunningConfig,
         outbox: DurableSink,
         cameras: Callable[[], dict[str, str]],
         every: float,
         answered: Path | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.uplink, self.site, self.config_version = uplink, site, config_version
+        self.uplink, self.site, self.config, self.clock = uplink, site, config, clock
         self.outbox, self.cameras, self.every = outbox, cameras, every
         self.answered = answered  # touched when the hub takes a heartbeat: a container's health check
         self.sent = 0
@@ -118,11 +162,16 @@ class HeartbeatSender:
     def beat(self) -> dict[str, Any]:
         return {
             "site": self.site,
-            "time": datetime.now(UTC).isoformat(),
+            "time": self.clock().isoformat(),
             "software": software_version(),
-            "config_version": self.config_version,
+            "config_version": self.config.version,
+            "config_refused": self.config.refused,
             "outbox_depth": self.outbox.depth(),
             "outbox_age_s": round(self.outbox.age(), 3),
+            "outbox_bytes": self.outbox.size(),
+            "outbox_limit_bytes": self.outbox.limit_bytes or 0,
+            "outbox_evicted": self.outbox.stats.evicted,
+            **machine(self.outbox.path.parent),
             "cameras": dict(self.cameras()),
         }
 
@@ -151,3 +200,30 @@ class HeartbeatSender:
             self.send()
             if self._stop.wait(self.every):
                 return
+
+
+class Analysis:
+    """The box's cameras analysed on the config in force. A new config is built beside the running
+    one (`prepare`, `edge.config.SiteConfig`'s check: a model that does not load refuses it) and
+    then takes over (`switch`): the cameras restart on it."""
+
+    def __init__(self, deployment: Deployment, sink: BoxSink, outbox: DurableSink) -> None:
+        self.sink, self.outbox = sink, outbox
+        self.service = VisionService(deployment, sink)
+        self._next: tuple[Deployment, VisionService] | None = None
+
+    def prepare(self, deployment: Deployment) -> None:
+        """Build the analysis of `deployment`; raises `ModelError` (a ValueError) when it cannot."""
+        models_present(deployment)
+        self._next = (deployment, VisionService(deployment, self.sink))
+
+    def switch(self) -> None:
+        """Stop the running analysis and start the prepared one, with the outbox's new bound."""
+        if self._next is None:
+            return
+        (deployment, service), self._next = self._next, None
+        self.service.stop()
+        self.sink.use(deployment)
+        self.outbox.limit_bytes = outbox_limit(deployment)
+        self.service = service
+        service.start()

@@ -31,7 +31,8 @@ class Refused(Exception):
 
 
 class HubUplink:
-    """POST /events, PUT /evidence/{sha256} and POST /edge/attachments with a bearer token."""
+    """POST /events, PUT /evidence/{sha256}, POST /edge/attachments, POST /edge/heartbeat and
+    GET /edge/config with a bearer token."""
 
     def __init__(
         self,
@@ -81,6 +82,17 @@ class HubUplink:
     def heartbeat(self, beat: dict[str, Any]) -> None:
         """Send one heartbeat; raises `HubUnavailable` or `Refused` when it did not arrive."""
         _raise_refusal(self._send("POST", "/edge/heartbeat", json=beat), "heartbeat")
+
+    # --- config -------------------------------------------------------------------------------
+    def site_config(self, etag: str | None) -> str | None:
+        """The site's part of the deployment in force as YAML text; None when it is still `etag`
+        (the SHA-256 of the text the box runs). Raises `HubUnavailable` or `Refused`."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else {}
+        answer = self._send("GET", "/edge/config", headers=headers)
+        if answer.status_code == 304:
+            return None
+        _raise_refusal(answer, "config")
+        return answer.text
 
     # --- HTTP ---------------------------------------------------------------------------------
     def _post_events(self, events: Sequence[Event]) -> list[Delivery]:

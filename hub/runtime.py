@@ -15,6 +15,7 @@ from hub.evidence import EvidenceStore
 from hub.pipeline import Pipeline, Taken, utc_now
 from hub.store import configs
 from hub.store.db import Connection, Database, open_database
+from hub.store.edge_boxes import watch_silence
 from hub.store.migrate import upgrade
 from hub.store.rollups import refresh_rollups
 from hub.store.timeseries import Backend, apply_retention, compress_old_chunks, detect_backend
@@ -102,6 +103,7 @@ class Hub:
             )
             rollup_rows = refresh_rollups(conn, now - ROLLUP_LOOKBACK, now)
             auto_closed = self.pipeline.close_stale(conn)
+            watch_silence(conn, now, self.config.deployment.edge)
         escalate_overdue(self.db, self.config.deployment, now)  # 督办: each clue in its own transaction
         return Upkeep(removed, compressed, rollup_rows, auto_closed)
 

@@ -11,6 +11,12 @@ as a duplicate: every event counts exactly once.
 An event the hub refuses (`EventRejected`, or data the database refuses) is moved to the
 ``refused`` table with the reason: recorded, not retried forever.
 
+A spool may be bounded (`limit_bytes`, counted over what it holds): past the limit it evicts
+evidence, clips (``video/*``) before snapshots, oldest first, and never an event, which stays
+while the disk holds one more. An evicted file's hash leaves the spooled events and attachments
+that cite it (the hub would refuse a citation of a file it never got) and is named in the
+event's payload under ``evicted_evidence``, so the loss shows at the hub.
+
 Why SQLite: it is in the standard library, one file, transactional, and its WAL mode lets the
 producer append while the drainer reads; the spool holds a few thousand small rows at most.
 """
@@ -26,6 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import JsonValue
 
 from hub.events import Event
 from hub.sink import Delivery, EventSink, Fate, HubUnavailable
@@ -70,15 +78,32 @@ class SpoolStats:
     delivered: int = 0  # events the sink behind took (duplicates included)
     refused: int = 0  # entries refused and moved aside
     retries: int = 0  # deliveries that found the sink behind away
+    evicted_clips: int = 0  # evidence evicted to stay under the limit, clips first
+    evicted_snapshots: int = 0
+    evicted_bytes: int = 0
     last_error: str = ""
+
+    @property
+    def evicted(self) -> int:
+        return self.evicted_clips + self.evicted_snapshots
 
 
 class DurableSink:
-    """Spools to `path` and delivers to `target`; call `close()` to stop its drainer thread."""
+    """Spools to `path` and delivers to `target`; call `close()` to stop its drainer thread.
+    `limit_bytes` (None: unbounded) may be changed while it runs."""
 
-    def __init__(self, path: Path, target: EventSink, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        target: EventSink,
+        *,
+        clock: Callable[[], float] = time.time,
+        limit_bytes: int | None = None,
+    ) -> None:
+        self.path = path
         self.target = target
         self.clock = clock
+        self.limit_bytes = limit_bytes
         self.stats = SpoolStats()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -128,6 +153,12 @@ class DurableSink:
             row = self._db.execute("SELECT min(spooled_at) FROM spool").fetchone()
         return 0.0 if row[0] is None else max(0.0, self.clock() - float(row[0]))
 
+    def size(self) -> int:
+        """Bytes the spool holds (bodies of its entries; the file's own overhead aside)."""
+        with self._db_lock:
+            row = self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()
+        return int(row[0])
+
     def refusals(self) -> list[tuple[str, str, str]]:
         """(kind, key, reason) of every entry refused, oldest first."""
         with self._db_lock:
@@ -144,6 +175,8 @@ class DurableSink:
             (source, "spool_retries"): s.retries,
             (source, "spool_depth"): self.depth(),
             (source, "spool_age_s"): round(self.age()),
+            (source, "spool_bytes"): self.size(),
+            (source, "spool_evicted"): s.evicted,
         }
 
     def drain(self, timeout: float) -> bool:
@@ -169,7 +202,7 @@ class DurableSink:
     # --- delivery -----------------------------------------------------------------------------
     def _append(self, rows: list[tuple[str, str, bytes, str, float]]) -> list[int]:
         with self._transaction() as db:
-            return [
+            seqs = [
                 int(
                     db.execute(
                         "INSERT INTO spool (kind, key, body, media_type, spooled_at) VALUES (?, ?, ?, ?, ?)",
@@ -179,6 +212,48 @@ class DurableSink:
                 )
                 for row in rows
             ]
+            if self.limit_bytes is not None:
+                self._evict(db, self.limit_bytes)
+            return seqs
+
+    def _evict(self, db: sqlite3.Connection, limit: int) -> None:
+        """Evict evidence, clips first, oldest first, until the spool holds at most `limit` bytes;
+        events stay whatever they weigh. Inside the appending transaction."""
+        size = int(db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()[0])
+        if size <= limit:
+            return
+        candidates = db.execute(
+            "SELECT seq, key, length(body), media_type LIKE 'video/%' FROM spool WHERE kind = 'evidence'"
+            " ORDER BY media_type LIKE 'video/%' DESC, seq"
+        ).fetchall()
+        evicted: set[str] = set()
+        for seq, key, length, is_clip in candidates:
+            if size <= limit:
+                break
+            db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
+            size -= int(length)
+            evicted.add(str(key))
+            self.stats.evicted_bytes += int(length)
+            if is_clip:
+                self.stats.evicted_clips += 1
+            else:
+                self.stats.evicted_snapshots += 1
+        gone = {
+            sha
+            for sha in evicted
+            if db.execute("SELECT 1 FROM spool WHERE kind = 'evidence' AND key = ?", (sha,)).fetchone()
+            is None
+        }
+        if gone:
+            _uncite(db, gone)
+            log.warning(
+                "outbox over its limit of %d bytes: evicted %d evidence file(s) (%d clips, %d snapshots"
+                " so far); no event was dropped",
+                limit,
+                len(gone),
+                self.stats.evicted_clips,
+                self.stats.evicted_snapshots,
+            )
 
     def _deliver_now(self, seqs: list[int]) -> dict[int, Delivery]:
         """Deliver in the caller's thread while the sink behind is up (after whatever is spooled
@@ -298,6 +373,41 @@ class DurableSink:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def _uncite(db: sqlite3.Connection, gone: set[str]) -> None:
+    """Remove evicted hashes from the spooled events and attachments citing them; an event names
+    them in its payload's ``evicted_evidence``, an attachment left with nothing is dropped."""
+    citing = {
+        (int(seq), str(kind), bytes(body))
+        for sha in gone
+        for seq, kind, body in db.execute(
+            "SELECT seq, kind, body FROM spool WHERE kind IN ('event', 'attach')"
+            " AND instr(CAST(body AS TEXT), ?) > 0",
+            (sha,),
+        )
+    }
+    for seq, kind, body in sorted(citing):
+        if kind == "attach":
+            kept = [s for s in body.decode().split(",") if s and s not in gone]
+            if kept:
+                db.execute("UPDATE spool SET body = ? WHERE seq = ?", (",".join(kept).encode(), seq))
+            else:
+                db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
+            continue
+        event = Event.model_validate_json(body)
+        if not gone.intersection(event.evidence):
+            continue
+        before = event.payload.get("evicted_evidence")
+        lost: list[JsonValue] = [*(before if isinstance(before, list) else [])]
+        lost += [s for s in event.evidence if s in gone]
+        event = event.model_copy(
+            update={
+                "evidence": [s for s in event.evidence if s not in gone],
+                "payload": {**event.payload, "evicted_evidence": lost},
+            }
+        )
+        db.execute("UPDATE spool SET body = ? WHERE seq = ?", (event.model_dump_json().encode(), seq))
 
 
 def _runs(entries: list[_Entry]) -> Iterator[list[_Entry]]:

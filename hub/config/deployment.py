@@ -18,8 +18,9 @@ from hub.config.domain import (
     SupervisionItem,
     default_deadlines,
 )
+from hub.config.edge import EdgeBoxes
 from hub.config.outputs import Webhook
-from hub.config.rules import External, Rule, watched_source
+from hub.config.rules import External, Fusion, Rule, watched_source
 from hub.config.types import Model, RiskClass, Seconds
 from hub.config.vision import Vision
 
@@ -144,6 +145,9 @@ class Deployment(Model):
     vision: Vision = Field(default_factory=Vision)
     storage: Storage = Field(default_factory=Storage)
     broker: Broker = Field(default_factory=Broker)
+    edge: EdgeBoxes = Field(
+        default_factory=EdgeBoxes, description="How the hub watches edge boxes; what the boxes pull"
+    )
     outputs: list[Webhook] = Field(
         default_factory=list, description="Destinations the hub pushes its changes to (hub/delivery.py)"
     )
@@ -223,7 +227,7 @@ class Deployment(Model):
         found: dict[str, str] = {}
         for rule in self.rules:
             source = self.rule_source[rule.id]
-            site = rule.site if isinstance(rule, External) else self.source_site.get(source or "")
+            site = rule.site if isinstance(rule, External | Fusion) else self.source_site.get(source or "")
             if site is not None:
                 found[rule.id] = site
         return found

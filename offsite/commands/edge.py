@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,47 +16,81 @@ from offsite.startup import err, load_or_exit
 
 if TYPE_CHECKING:
     from edge.box import EdgeSettings
+    from edge.uplink import HubUplink
 
 console = Console(soft_wrap=True)
+log = logging.getLogger(__name__)
 
 
 def run(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Deployment YAML file to run instead of the site's config pulled from the hub",
+        ),
+    ] = None,
     site: Annotated[
         str | None, typer.Option(help="The site this box serves (needed when the cameras span several)")
     ] = None,
     every: Annotated[float, typer.Option(help="Seconds between status tables")] = 30.0,
 ) -> None:
     """Analyse the site's cameras as the hub would and ship events and evidence to the hub
-    (OFFSITE_HUB_URL, OFFSITE_EDGE_TOKEN, OFFSITE_HUB_CA) through an outbox on disk, until interrupted."""
-    from edge.box import BoxSink, HeartbeatSender, site_cameras
+    (OFFSITE_HUB_URL, OFFSITE_EDGE_TOKEN, OFFSITE_HUB_CA) through an outbox on disk, until interrupted.
+    Without --config the box runs its site's part of the deployment, pulled from the hub and kept
+    on disk for a start while the hub is unreachable."""
+    from edge.box import (
+        Analysis,
+        BoxSink,
+        FileConfig,
+        HeartbeatSender,
+        RunningConfig,
+        outbox_limit,
+        site_cameras,
+    )
+    from edge.config import NoConfig, SiteConfig
+    from edge.uplink import Refused
+    from hub.sink import HubUnavailable
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
-    from vision.models import ModelError
-    from vision.service import VisionService
 
-    loaded = load_or_exit(config)
     settings = edge_settings_or_exit()
-    try:
-        site, deployment = site_cameras(loaded.deployment, site)
-    except ValueError as exc:
-        err.print(f"{config}: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
     uplink = settings.uplink()
+    pulled: SiteConfig | None = None
+    running: RunningConfig
+    if config is not None:
+        loaded = load_or_exit(config)
+        try:
+            site, deployment = site_cameras(loaded.deployment, site)
+        except ValueError as exc:
+            fail(uplink, f"{config}: {exc}", 2)
+        running = FileConfig(loaded.sha256)
+    else:
+        pulled = SiteConfig(uplink, settings.data_dir / "config" / "site.yaml")
+        try:
+            deployment = pulled.boot().deployment
+        except NoConfig as exc:
+            fail(uplink, f"config: {exc}", 1)
+        if site is not None and site != pulled.site:
+            fail(uplink, f"the hub's config is for site {pulled.site}, not {site}", 2)
+        site, running = pulled.site, pulled
     # Every event and evidence file is on disk before anything else; delivered in order once the hub answers.
-    outbox = DurableSink(settings.data_dir / "outbox" / f"{site}.sqlite", uplink)
+    outbox = DurableSink(
+        settings.data_dir / "outbox" / f"{site}.sqlite", uplink, limit_bytes=outbox_limit(deployment)
+    )
     sink = BoxSink(outbox, deployment)
     try:
-        service = VisionService(deployment, sink)
-    except ModelError as exc:
+        analysis = Analysis(deployment, sink, outbox)
+    except ValueError as exc:  # a model that does not load
         outbox.close()
-        uplink.close()
-        err.print(f"{config}: {exc}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
+        fail(uplink, f"{config or (pulled and pulled.cache)}: {exc}", 1)
+    if pulled is not None:
+        pulled.check = analysis.prepare  # a new version is built beside the running one before it is kept
     heartbeat = HeartbeatSender(
         uplink,
         site,
-        loaded.sha256,
+        running,
         outbox,
         lambda: dict(sink.cameras),
         settings.heartbeat_every,
@@ -63,22 +98,41 @@ def run(
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    service.start()
+    analysis.service.start()
     heartbeat.start()
-    console.print(f"edge: site {site}, {len(service.ingest.workers)} cameras, hub {settings.hub_url}")
+    console.print(
+        f"edge: site {site}, {len(analysis.service.ingest.workers)} cameras, hub {settings.hub_url}"
+    )
     next_table = time.monotonic() + every
+    next_pull = time.monotonic() + deployment.edge.config_every
     try:
-        while not stop.wait(min(every, 10.0)):
+        while not stop.wait(min(every, deployment.edge.config_every, 10.0)):
+            if pulled is not None and time.monotonic() >= next_pull:
+                try:
+                    if pulled.pull() is not None:
+                        analysis.switch()
+                        deployment = sink.deployment
+                        console.print(f"edge: config {pulled.version[:12]} in force")
+                except (HubUnavailable, Refused) as exc:
+                    log.warning("config not pulled: %s", exc)
+                next_pull = time.monotonic() + deployment.edge.config_every
             if time.monotonic() >= next_table:
-                console.print(status_table(service, outbox))
+                console.print(status_table(analysis.service, outbox))
                 next_table += every
     except KeyboardInterrupt:
         pass
     finally:
-        service.stop()
+        analysis.service.stop()
         heartbeat.stop()
         outbox.close()
         uplink.close()
+
+
+def fail(uplink: HubUplink, message: str, code: int) -> NoReturn:
+    """Print `message` and exit with `code`, the uplink closed."""
+    uplink.close()
+    err.print(message, markup=False, highlight=False)
+    raise typer.Exit(code)
 
 
 def edge_settings_or_exit() -> EdgeSettings:

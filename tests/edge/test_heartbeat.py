@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from edge.box import HeartbeatSender
+from edge.box import FileConfig, HeartbeatSender
 from harness.tcpproxy import TcpProxy
 from tests.api.conftest import Api
 from tests.edge.conftest import box, hall_scenario
@@ -40,7 +40,7 @@ def test_heartbeats_are_stored_with_the_outbox_and_camera_changes(
 ) -> None:
     outbox, uplink = box(tmp_path / "outbox.sqlite", proxy.url, hub.tokens["box-hall"])
     cameras = {"hall-window-1": "online", "hall-waiting": "connecting"}
-    sender = HeartbeatSender(uplink, "lintong-hall", "c0ffee", outbox, lambda: cameras, every=30)
+    sender = HeartbeatSender(uplink, "lintong-hall", FileConfig("c0ffee"), outbox, lambda: cameras, every=30)
     try:
         with proxy.outage("reset"):
             outbox.take(hall_scenario()[:3])
@@ -74,6 +74,12 @@ BEAT = {
     "config_version": "c0ffee",
     "outbox_depth": 0,
     "outbox_age_s": 0,
+    "load_1m": 0.5,
+    "memory_free_bytes": 2**30,
+    "disk_free_bytes": 2**34,
+    "outbox_bytes": 0,
+    "outbox_limit_bytes": 2**30,
+    "outbox_evicted": 0,
     "cameras": {"hall-window-1": "online"},
 }
 
@@ -89,6 +95,7 @@ BEAT = {
         ("admin", BEAT, 403),
         ("box-hall", {**BEAT, "time": "2026-01-01T00:00:00"}, 422),  # a clock without its zone
         ("box-hall", {**BEAT, "outbox_depth": -1}, 422),
+        ("box-hall", {k: v for k, v in BEAT.items() if k != "disk_free_bytes"}, 422),
     ],
 )
 def test_a_heartbeat_is_bound_to_the_token_site(
