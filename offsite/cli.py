@@ -36,14 +36,29 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Deployment Y
 
 
 @app.command()
-def demo(config: ConfigOption = DEMO_CONFIG) -> None:
-    """Run the demo on embedded defaults and print the records it created."""
+def demo(
+    config: ConfigOption = DEMO_CONFIG,
+    serve: Annotated[
+        bool, typer.Option(help="Serve the dashboard on the demo's data until Ctrl-C; --no-serve exits")
+    ] = True,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port on 127.0.0.1 (default: a free one)")
+    ] = None,
+) -> None:
+    """Run the demo on embedded defaults, print the records it created and serve the dashboard."""
+    from api.serving import CannotServe
     from offsite import demo as demo_module
 
     loaded = load_or_exit(config)
     # Piped output gets rich's 80-column default, too narrow for the record tables.
     out = console if console.is_terminal else Console(soft_wrap=True, width=150)
-    raise typer.Exit(demo_module.run(loaded, settings_or_exit(), out))
+    serving = demo_module.Serving(serve=serve, port=port)
+    try:
+        code = demo_module.run(loaded, settings_or_exit(), out, serving)
+    except CannotServe as exc:
+        err.print(f"[red]{exc}[/]", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @app.command()

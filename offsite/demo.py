@@ -1,9 +1,15 @@
-"""`offsite demo`: feed a morning of synthetic findings through the pipeline and show the records."""
+"""`offsite demo`: feed a morning of synthetic findings through the pipeline, show the records, then
+serve the dashboard on them until Ctrl-C."""
 
 from __future__ import annotations
 
+import secrets
+import signal
+import threading
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -19,7 +25,25 @@ from hub.runtime import Hub
 from hub.store.embedded import start_embedded
 from hub.wording import moment, zone_note
 
+if TYPE_CHECKING:
+    from api.auth import Role
+
 DEMO_DATABASE = "offsite_demo"
+# The dashboard's demo logins: the duty operator and the department the cold store's clues go to.
+# Their passwords are drawn on every run and printed; the database is made afresh on every run.
+DEMO_LOGINS: tuple[tuple[Role, str, str | None], ...] = (
+    ("operator", "demo-duty", None),
+    ("department", "demo-market", "market"),
+)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where the demo serves the dashboard after its scenario: 127.0.0.1 on `port` (None: a free
+    one), or not at all when `serve` is false (scripts and tests)."""
+
+    serve: bool = True
+    port: int | None = None
 
 
 def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
@@ -74,8 +98,10 @@ def _fresh_database(server_dsn: str) -> str:
     return make_conninfo(server_dsn, dbname=DEMO_DATABASE)
 
 
-def run(loaded: LoadedConfig, settings: Settings, console: Console) -> int:
-    """Run the demo; returns the process exit code."""
+def run(loaded: LoadedConfig, settings: Settings, console: Console, serving: Serving | None = None) -> int:
+    """Run the demo, then serve its dashboard until interrupted (unless told not to); returns the
+    process exit code."""
+    serving = serving or Serving()
     embedded = None
     server_dsn = settings.database_url
     if server_dsn is None:
@@ -89,24 +115,60 @@ def run(loaded: LoadedConfig, settings: Settings, console: Console) -> int:
             _show(hub, console)
             with hub.db.transaction() as conn:
                 report = audit.verify(conn)
+            state = "[green]intact[/]" if report.intact else f"[red]BROKEN[/]: {report.reason}"
+            console.print(f"Audit trail: {report.entries} entries, chain {state}")
+            server = (
+                f"the embedded server in {settings.data_dir / 'pg'}"
+                if embedded
+                else "the server of OFFSITE_DATABASE_URL"
+            )
+            evidence = Path(loaded.deployment.storage.evidence_dir).resolve()
+            console.print(
+                f"Demo data: database {DEMO_DATABASE} on {server}, made afresh on every run;"
+                f" evidence (pictures, clips, CSV) under {evidence}, named by SHA-256", highlight=False
+            )  # fmt: skip
+            if serving.serve and report.intact:
+                _serve(hub, serving.port, console)
         finally:
             hub.close()
     finally:
         if embedded is not None:
             embedded.stop()
-    state = "[green]intact[/]" if report.intact else f"[red]BROKEN[/]: {report.reason}"
-    console.print(f"Audit trail: {report.entries} entries, chain {state}")
-    server = (
-        f"the embedded server in {settings.data_dir / 'pg'}"
-        if embedded
-        else "the server of OFFSITE_DATABASE_URL"
-    )
-    evidence = Path(loaded.deployment.storage.evidence_dir).resolve()
-    console.print(
-        f"Demo data: database {DEMO_DATABASE} on {server}, made afresh on every run;"
-        f" evidence (pictures, clips, CSV) under {evidence}, named by SHA-256", highlight=False
-    )  # fmt: skip
     return 0 if report.intact else 1
+
+
+def _serve(hub: Hub, port: int | None, console: Console) -> None:
+    """The API and the dashboard on 127.0.0.1 with a demo login per role, until Ctrl-C or SIGTERM."""
+    from api.auth import create_user
+    from api.serving import ApiServer
+    from api.web import DIST
+    from hub.host import free_port
+
+    logins = []
+    with hub.db.transaction() as conn:
+        for role, username, department in DEMO_LOGINS:
+            password = secrets.token_urlsafe(12)
+            create_user(conn, username, password, role, utc_now(), department=department)
+            logins.append((role, username, password, department))
+    server = ApiServer(hub, f"127.0.0.1:{port or free_port()}")
+    server.start()  # CannotServe names the port and why
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        console.print(
+            f"[bold]Dashboard[/] http://{server.host}:{server.port}/ (Ctrl-C to stop)", highlight=False
+        )
+        if not (DIST / "index.html").is_file():
+            console.print("[yellow]the dashboard is not built (scripts/web.sh): only the API answers[/]")
+        for role, username, password, department in logins:
+            whose = f" ({department})" if department else ""
+            console.print(f"  sign in as {role}{whose}: {username} / {password}", highlight=False)
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        console.print("Dashboard stopped")
 
 
 def _cameras(hub: Hub, console: Console) -> None:

@@ -56,7 +56,7 @@ def test_demo_runs_end_to_end_twice(tmp_path: Path) -> None:
     work.mkdir()
     config = REPO / "configs" / "demo.yaml"
     for run in (1, 2):
-        done = offsite("demo", "--config", str(config), cwd=work, OFFSITE_DATA_DIR=str(data))
+        done = offsite("demo", "--no-serve", "--config", str(config), cwd=work, OFFSITE_DATA_DIR=str(data))
         assert done.returncode == 0, f"run {run}:\n{done.stdout}\n{done.stderr}"
         out = done.stdout
         cameras = re.findall(

@@ -14,11 +14,16 @@ from tests.api.conftest import Api
 
 def sign_in(page: Page, api: Api, login: tuple[str, str], lands_on: str) -> None:
     """Sign in through the form and wait for the role's first page."""
-    page.goto(f"{api.url}/login")
+    sign_in_at(page, api.url, login, lands_on)
+
+
+def sign_in_at(page: Page, url: str, login: tuple[str, str], lands_on: str) -> None:
+    """Sign in through the form of the dashboard at `url` and wait for the role's first page."""
+    page.goto(f"{url}/login")
     page.locator("input[name=username]").fill(login[0])
     page.locator("input[name=password]").fill(login[1])
-    page.get_by_role("button", name="登录").click()
-    expect(page).to_have_url(f"{api.url}{lands_on}")
+    page.locator("button.submit").click()
+    expect(page).to_have_url(f"{url}{lands_on}")
 
 
 def snapshot() -> bytes:
