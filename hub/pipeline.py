@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from psycopg.types.json import Jsonb
 
-from hub import audit, outbox
+from hub import audit, fusion, outbox
 from hub.alerts import ACTIVE
 from hub.config import Deployment
-from hub.config.rules import Rule
+from hub.config.rules import Fusion, Rule
 from hub.events import Event, EventRejected, ForeignEvent, Outcome
 from hub.records import ACTION_INSERT
 from hub.routing import destination
@@ -54,6 +54,7 @@ class Pipeline:
         self.config_sha256 = config_sha256
         self.clock = clock
         self.exchange_source = exchange_source
+        self.fusions = fusion.FusionJudge(deployment)
 
     def check(self, event: Event, now: datetime) -> Rule:
         """The event's rule, or EventRejected when the event does not fit the deployment:
@@ -70,6 +71,10 @@ class Pipeline:
         rule = d.rule_by_id.get(event.rule)
         if rule is None:
             raise EventRejected("rule", f"event {event.id}: unknown rule {event.rule!r}")
+        if isinstance(rule, Fusion):
+            raise EventRejected(
+                "rule", f"event {event.id}: rule {event.rule!r} is a fusion: the hub raises it from its parts"
+            )
         self._bind(event)
         return rule
 
@@ -95,7 +100,9 @@ class Pipeline:
     def take(self, conn: Connection, event: Event) -> Taken:
         """Apply one event in the caller's transaction. The same id twice changes nothing."""
         now = self.clock()
-        rule = self.check(event, now)
+        return self._apply(conn, event, self.check(event, now), now)
+
+    def _apply(self, conn: Connection, event: Event, rule: Rule, now: datetime) -> Taken:
         inserted = conn.execute(
             "INSERT INTO events (id, source, site, rule, severity, time, cleared, problem, object_code,"
             " payload, evidence, received_at, outcome)"
@@ -120,7 +127,35 @@ class Pipeline:
             "UPDATE events SET outcome = %s, alert_id = %s WHERE id = %s",
             (taken.outcome.value, taken.alert_id, event.id),
         )
+        self._follow(conn, event, now)
         return taken
+
+    def _follow(self, conn: Connection, event: Event, now: datetime) -> None:
+        """Judge again, at the moments `event` may have changed them, the fusion rules its rule
+        is a part of, and take what they raise (which may be part of other fusions in turn)."""
+        if not event.problem:
+            return
+        for joined in self.fusions.lock(conn, event.rule):
+            self._judge(conn, joined, self.fusions.moments(conn, joined, event.time), now)
+
+    def _judge(self, conn: Connection, joined: Fusion, moments: list[datetime], now: datetime) -> list[Taken]:
+        """Take the events the fusion raises at `moments`, in order."""
+        done = []
+        for at in moments:
+            fused = self.fusions.judge(conn, joined, at)
+            if fused is not None:
+                done.append(self._apply(conn, fused.event, joined, now))
+                fusion.cite(conn, fused)
+        return done
+
+    def _expire_fusions(self, conn: Connection, now: datetime) -> list[int]:
+        """End the fusions whose parts fired too long ago (no event comes to say so)."""
+        ended = []
+        for joined in self.fusions.lock_all(conn):
+            for taken in self._judge(conn, joined, self.fusions.expiries(conn, joined, now), now):
+                if taken.outcome is Outcome.CLOSED and taken.alert_id is not None:
+                    ended.append(taken.alert_id)
+        return ended
 
     def _decide(self, conn: Connection, event: Event, rule: Rule, now: datetime) -> Taken:
         if not event.problem:
@@ -303,12 +338,15 @@ class Pipeline:
             outbox.enqueue(conn, "record", int(action_id), "update", now)
         conn.execute(f"UPDATE risk_clues SET {add} WHERE event_id = %(e)s", args)
         audit.append(conn, actor, "evidence.attach", f"event:{event_id}", {"evidence": evidence}, now)
+        for fused in fusion.citing(conn, event_id):  # a fusion resting on this event shows it too
+            self.attach(conn, fused, evidence, actor)
         return True
 
     def close_stale(self, conn: Connection) -> list[int]:
-        """Close active alerts of rules with `auto_close` that saw no repeat for that long."""
-        closed = []
+        """Close active alerts of rules with `auto_close` that saw no repeat for that long, and
+        of fusions whose parts' firings have passed out of the window."""
         now = self.clock()
+        closed = self._expire_fusions(conn, now)
         for rule in self.deployment.rules:
             if rule.auto_close is None:
                 continue

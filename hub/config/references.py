@@ -140,9 +140,8 @@ def reference_problems(d: Deployment) -> list[Problem]:
                 "metric",
             )
         if isinstance(rule, Fusion):
-            for field in ("all_of", "none_of"):
-                for j, other in enumerate(getattr(rule, field)):
-                    out += _ref((*at, field, j), other, rules - {rule.id}, "rule")
+            out += _ref((*at, "site"), rule.site, sites, "site")
+            out += _fusion_parts(at, rule, d)
         if rule.risk_class is not None and rule.item is None:
             out.append(
                 (
@@ -150,4 +149,46 @@ def reference_problems(d: Deployment) -> list[Problem]:
                     "a rule that raises clues needs a supervision item (set item)",
                 )
             )
+    return out + _fusion_cycles(d)
+
+
+def _fusion_parts(at: tuple[str | int, ...], rule: Fusion, d: Deployment) -> Iterator[Problem]:
+    """A fusion joins known rules of its own site, never itself."""
+    rules = set(d.rule_by_id)
+    for field in ("all_of", "none_of"):
+        for j, other in enumerate(getattr(rule, field)):
+            where = (*at, field, j)
+            if other == rule.id:
+                yield where, f"fusion {rule.id!r} names itself: its parts must be other rules"
+                continue
+            yield from _ref(where, other, rules - {rule.id}, "rule")
+            site = d.rule_site.get(other)
+            if site is not None and site != rule.site and rule.site in d.site_by_id:
+                why = "a fusion joins rules of its own site"
+                yield where, f"rule {other!r} belongs to site {site!r}, not {rule.site!r}: {why}"
+
+
+def _fusion_cycles(d: Deployment) -> list[Problem]:
+    """Fusions that are, through other fusions, parts of themselves: they could never be judged."""
+    index = {rule.id: i for i, rule in enumerate(d.rules)}
+    fusions = {rule.id: rule for rule in d.rules if isinstance(rule, Fusion)}
+    out: list[Problem] = []
+    done: set[str] = set()
+
+    def visit(rule_id: str, path: list[str]) -> None:
+        fusion = fusions[rule_id]
+        for field in ("all_of", "none_of"):
+            for j, part in enumerate(getattr(fusion, field)):
+                if part == rule_id or part not in fusions:
+                    continue  # itself: reported above; an ordinary rule ends the path
+                if part in path:
+                    cycle = " -> ".join([*path[path.index(part) :], rule_id, part])
+                    out.append((("rules", index[rule_id], field, j), f"fusion rules form a cycle: {cycle}"))
+                elif part not in done:
+                    visit(part, [*path, rule_id])
+        done.add(rule_id)
+
+    for rule_id in fusions:
+        if rule_id not in done:
+            visit(rule_id, [])
     return out

@@ -174,20 +174,35 @@ class Offline(RuleBase):
 
 
 class Fusion(RuleBase):
-    """Several rules firing together within `window` (door open on camera and temperature rising).
+    """One finding from several rules of a site (door seen open on camera while the store warms).
 
-    Not part of `Rule` yet: nothing evaluates it, so a deployment naming it is refused."""
+    It fires when every rule in `all_of` is active, or fired within `window` before, and none in
+    `none_of` is active; it clears when that stops being true. The hub judges it by the times of
+    its parts' events, whatever order they arrive in (hub/fusion.py)."""
 
     type: Literal["fusion"]
-    all_of: list[Id] = Field(min_length=1, description="Rules that must all be active")
+    site: Id = Field(description="The site whose rules it joins; every part must be a rule of it")
+    all_of: list[Id] = Field(
+        min_length=1, description="Rules that must all be active, or have fired within `window`"
+    )
     none_of: list[Id] = Field(default_factory=list, description="Rules that must not be active")
-    window: Seconds = 600.0
+    window: Seconds = Field(
+        default=600.0, description="How long a firing of an `all_of` rule counts after it, though it cleared"
+    )
 
     @model_validator(mode="after")
     def _two_conditions(self) -> Fusion:
         if len(self.all_of) + len(self.none_of) < 2:
             raise ValueError("a fusion needs at least two rules in all_of and none_of together")
+        both = sorted(set(self.all_of) & set(self.none_of))
+        if both:
+            raise ValueError(f"{', '.join(both)} in both all_of and none_of: the fusion could never fire")
         return self
+
+    @property
+    def parts(self) -> list[str]:
+        """Every rule it joins: `all_of`, then `none_of`."""
+        return [*self.all_of, *self.none_of]
 
 
 class External(RuleBase):
@@ -211,25 +226,26 @@ Rule = Annotated[
     | RateOfChange
     | Flatline
     | Offline
+    | Fusion
     | External,
     Field(discriminator="type"),
 ]
 
 # Rule types a deployment may name that nothing evaluates yet. They are refused with the reason,
-# so that nobody counts on an alert that would never be raised. `Fusion` above waits for its issue.
-NOT_EVALUATED: dict[str, str] = {
-    "fusion": "rule type fusion is not evaluated yet, so this rule would never raise an alert:"
-    " remove it until fusion rules are implemented (they come with their own issue)",
-}
+# so that nobody counts on an alert that would never be raised.
+NOT_EVALUATED: dict[str, str] = {}
 
 
 def watched_source(rule: Rule) -> str | None:
-    """The one source whose findings `rule` raises (``camera:ID``, ``sensor:ID``); None for an
-    external rule, which takes findings from any source of its site."""
+    """The one source whose findings `rule` raises (``camera:ID``, ``sensor:ID``, ``rule:ID`` for a
+    fusion, which the hub raises itself); None for an external rule, which takes findings from any
+    source of its site."""
     if isinstance(rule, CameraRule):
         return f"camera:{rule.camera}"
     if isinstance(rule, SensorRule):
         return f"sensor:{rule.sensor}"
     if isinstance(rule, Offline):
         return f"camera:{rule.camera}" if rule.camera else f"sensor:{rule.sensor}"
+    if isinstance(rule, Fusion):
+        return f"rule:{rule.id}"
     return None

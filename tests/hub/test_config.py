@@ -463,6 +463,95 @@ MISTAKES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, str]] = [
 ]
 
 
+def fusion(rule_id: str, *parts: str, site: str = "hall", **more: Any) -> Callable[[dict[str, Any]], None]:
+    """A change to the base config: a fusion rule of `parts` (all_of) appended to its rules."""
+
+    def change(config: dict[str, Any]) -> None:
+        rule = {"id": rule_id, "type": "fusion", "name": "组合", "site": site, "all_of": list(parts), **more}
+        config["rules"].append(rule)
+
+    return change
+
+
+def with_yard_rule(then: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """A second site, yard, with a sensor rule of its own; then `then`."""
+
+    def change(config: dict[str, Any]) -> None:
+        config["sites"].append({"id": "yard", "name": "停车场", "area_code": "320106"})
+        config["sensors"].append(dict(config["sensors"][0], id="yard-temp", site="yard"))
+        config["rules"].append(dict(config["rules"][1], id="yard-warm", sensor="yard-temp"))
+        then(config)
+
+    return change
+
+
+def fusion_loop(config: dict[str, Any]) -> None:
+    fusion("loop-one", "post-absence", "loop-two")(config)
+    fusion("loop-two", "too-warm", "loop-one")(config)
+
+
+# A fusion joins known rules of its own site, never itself, nor through other fusions.
+MISTAKES += [
+    (
+        "fusion-of-an-unknown-rule",
+        fusion("both", "post-absence", "no-such-rule"),
+        "rules[3].all_of[1]",
+        "unknown rule 'no-such-rule'",
+        "- no-such-rule",
+    ),
+    (
+        "fusion-of-another-sites-rule",
+        with_yard_rule(fusion("both", "post-absence", "yard-warm")),
+        "rules[4].all_of[1]",
+        "rule 'yard-warm' belongs to site 'yard', not 'hall': a fusion joins rules of its own site",
+        "- yard-warm",
+    ),
+    (
+        "fusion-of-an-unknown-site",
+        fusion("both", "post-absence", "too-warm", site="nowhere"),
+        "rules[3].site",
+        "unknown site 'nowhere'",
+        "site: nowhere",
+    ),
+    (
+        "fusion-of-itself",
+        fusion("both", "post-absence", "both"),
+        "rules[3].all_of[1]",
+        "fusion 'both' names itself",
+        "- both",
+    ),
+    (
+        "fusion-cycle",
+        fusion_loop,
+        "rules[4].all_of[1]",
+        "fusion rules form a cycle: loop-one -> loop-two -> loop-one",
+        "- loop-one",
+    ),
+    (
+        "fusion-wanting-a-rule-and-its-absence",
+        fusion("both", "post-absence", none_of=["post-absence"]),
+        "rules[3]",
+        "post-absence in both all_of and none_of: the fusion could never fire",
+        "- all_of:",  # the rule's first line (keys sorted)
+    ),
+    (
+        "fusion-of-one-rule",
+        fusion("both", "post-absence"),
+        "rules[3]",
+        "a fusion needs at least two rules in all_of and none_of together",
+        "- all_of:",
+    ),
+]
+
+
+def test_a_fusion_of_rules_of_its_site_is_valid() -> None:
+    config = copy.deepcopy(BASE)
+    fusion("both", "post-absence", "too-warm", none_of=["gate-crossing"], window="5m")(config)
+    deployment = parse_config(dump(config))
+    assert deployment.rule_site["both"] == "hall"
+    assert deployment.rule_source["both"] == "rule:both"
+
+
 @pytest.mark.parametrize(
     ("change", "path", "message", "line_text"),
     [pytest.param(*case[1:], id=case[0]) for case in MISTAKES],
@@ -841,19 +930,9 @@ def test_cli_example_configs() -> None:
         assert f"{path}: ok" in lines
 
 
-FUSION = {"id": "both", "type": "fusion", "name": "组合", "all_of": ["post-absence", "too-warm"]}
-
-
 @pytest.mark.parametrize(
     ("change", "path", "message", "line_text"),
     [
-        pytest.param(
-            lambda config: config["rules"].append(FUSION),
-            "rules[3]",
-            "rule type fusion is not evaluated yet, so this rule would never raise an alert",
-            "- all_of:",  # the rule's first line (keys sorted)
-            id="fusion-rule",
-        ),
         pytest.param(
             set_(("mode",), "edge"), "mode", "read by nothing, so it changed nothing", "mode: edge", id="mode"
         ),
