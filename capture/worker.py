@@ -89,6 +89,7 @@ class CameraWorker:
         self.ring = PacketRing(self.settings.clip_seconds)
         self.stats = WorkerStats()
         self.status = CameraStatus.CONNECTING
+        self.ended = False  # a file source played to its end (and does not loop): no more frames
         self._on_status = on_status
         self._frozen = FrozenDetector(camera.frozen_after)
         self._backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
@@ -139,6 +140,7 @@ class CameraWorker:
                 ended = self._connection(token)
                 if ended and self._current(token):
                     self._set_status(CameraStatus.OFFLINE, "end of file", token)
+                    self.ended = True
                     return
             except SourceError as exc:
                 self._failed(str(exc), CameraStatus.OFFLINE, token)

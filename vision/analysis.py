@@ -193,7 +193,7 @@ class CameraAnalyser:
     def process(self, frame: Frame) -> list[Hit]:
         """Analyse one frame; returns the rule hits it caused (already delivered to the sink)."""
         self.stats.frames += 1
-        if self.gate.should_detect(frame.image, time.monotonic()):
+        if self.gate.should_detect(frame.image, frame.time.timestamp()):
             self._last = self.labeller(self._detect(frame))
             self.stats.detected += 1
         tracked = self.tracker.update(self._last, frame.time.timestamp())

@@ -34,7 +34,8 @@ class MotionGate:
         return np.asarray(cv2.GaussianBlur(grey, (5, 5), 0), np.uint8)
 
     def should_detect(self, image: Image, now: float) -> bool:
-        """True when the frame must go to the detector; `now` in monotonic seconds."""
+        """True when the frame must go to the detector; `now` is the frame's time in seconds (a
+        recording replayed faster than real time keeps its own pace; a clock set back detects)."""
         if not self.settings.enabled:
             return True
         small = self._small(image)
@@ -43,7 +44,8 @@ class MotionGate:
         else:
             diff = cv2.absdiff(small, self._reference)
             self.changed = float(np.count_nonzero(diff > _LEVEL)) / diff.size
-        if self.changed >= self.settings.threshold or now - self._last_run >= self.settings.max_skip:
+        since = now - self._last_run
+        if self.changed >= self.settings.threshold or not 0 <= since < self.settings.max_skip:
             self._reference, self._last_run = small, now
             return True
         self.skipped += 1

@@ -76,6 +76,11 @@ class VisionService:
         for analyser in self.analysers.values():
             analyser.start()
 
+    def finished(self) -> bool:
+        """True once every camera is a file that played to its end and its last frame was taken."""
+        workers = self.ingest.workers.values()
+        return bool(workers) and all(w.ended and not len(w.queue) for w in workers)
+
     def stop(self) -> None:
         for analyser in self.analysers.values():
             analyser.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,11 +16,15 @@ from rich.table import Table
 from offsite.startup import load_or_exit, settings_or_exit
 
 if TYPE_CHECKING:
+    from hub.config import Deployment
+    from hub.config.devices import Camera
+    from hub.runtime import Hub
     from hub.spool import DurableSink
     from vision.service import VisionService
 
 app = typer.Typer(help="Cameras and video analysis.", no_args_is_help=True)
 console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.command("run")
@@ -54,19 +59,146 @@ def run(
     console.print(f"vision: {len(service.ingest.workers)} cameras, {len(service.detectors)} detector(s)")
     counters = CounterSink("cameras")  # for /metrics, every 10 s and once more at the end
     next_table = time.monotonic() + every
+    next_counts = time.monotonic() + 10.0
     try:
-        while not stop.wait(min(every, 10.0)):
-            counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
-            if time.monotonic() >= next_table:
+        # Cameras that are all files end the command once the last frame is analysed.
+        while not stop.wait(0.5) and not service.finished():
+            now = time.monotonic()
+            if now >= next_counts:
+                counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
+                next_counts = now + 10.0
+            if now >= next_table:
                 console.print(status_table(service, spool))
                 next_table += every
     except KeyboardInterrupt:
         pass
     finally:
         service.stop()
+        if service.finished():
+            console.print(status_table(service, spool))
         counters.report(hub.db, camera_counts(service) | spool.counts("spool"))
         spool.close()
         hub.close()
+
+
+@app.command("analyse")
+def analyse(
+    files: Annotated[list[Path], typer.Argument(help="Recordings of the camera, in order")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="Deployment YAML file")],
+    camera: Annotated[
+        str | None, typer.Option(help="Camera whose rules apply (default: the only camera with detect)")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="When the first recording began (ISO 8601; the deployment's time zone if none); the "
+            "others follow it. Default: each file's own creation_time"
+        ),
+    ] = None,
+) -> None:
+    """Analyse recorded footage of one camera as fast as the box allows, findings into the hub."""
+    from hub.runtime import Hub
+    from vision.replay import FootageError
+
+    loaded = load_or_exit(config)
+    deployment = loaded.deployment
+    chosen = _camera_or_exit(deployment, camera, config)
+    try:
+        starts = _starts(files, start, deployment.tz)
+    except (FootageError, ValueError) as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    settings = settings_or_exit()
+    hub = Hub.start(loaded, settings)
+    try:
+        _analyse(hub, chosen, list(zip(files, starts, strict=True)), config)
+    finally:
+        hub.close()
+
+
+def _camera_or_exit(deployment: Deployment, wanted: str | None, config: Path) -> Camera:
+    detected = [c for c in deployment.cameras if c.detect is not None]
+    known = ", ".join(c.id for c in detected) or "none"
+    found = [c for c in detected if c.id == wanted] if wanted else detected
+    if len(found) != 1:
+        what = f"no camera {wanted!r} with detect" if wanted else "give --camera"
+        err.print(f"{config}: {what}; cameras with detect: {known}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    return found[0]
+
+
+def _starts(files: list[Path], start: str | None, tz: tzinfo) -> list[datetime]:
+    """When each recording began: from `start`, one after another, or from each file's own tag."""
+    from vision.replay import FootageError, duration, recorded_at
+
+    if start is None:
+        found = [(path, recorded_at(path)) for path in files]
+        missing = [str(path) for path, at in found if at is None]
+        if missing:
+            raise FootageError(f"{', '.join(missing)}: no creation_time in the file; give --start")
+        return [at for _, at in found if at is not None]
+    try:
+        first = datetime.fromisoformat(start)
+    except ValueError:
+        raise ValueError(f"--start {start!r}: expected an ISO 8601 time such as 2026-12-01T09:30") from None
+    first = first if first.tzinfo is not None else first.replace(tzinfo=tz)
+    out = [first]
+    for path in files[:-1]:
+        out.append(out[-1] + timedelta(seconds=duration(path)))
+    return out
+
+
+def _analyse(hub: Hub, camera: Camera, recordings: list[tuple[Path, datetime]], config: Path) -> None:
+    """Each recording through the camera's analysis, with a progress bar; a summary at the end."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+    from capture.worker import CameraWorker
+    from vision.analysis import CameraAnalyser
+    from vision.detectors import DetectorSpec, load_detector
+    from vision.models import ModelError
+    from vision.replay import FootageError, duration, replay
+    from vision.sink import HubSink
+
+    assert camera.detect is not None  # chosen among the cameras with detect
+    model = next(m for m in hub.config.deployment.vision.models if m.id == camera.detect.model)
+    try:
+        detector = load_detector(DetectorSpec.of(model))
+    except ModelError as exc:
+        err.print(f"{config}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    analyser = CameraAnalyser(
+        hub.config.deployment,
+        camera,
+        CameraWorker(camera),  # never started: recordings have no live packets to cut clips from
+        lambda frame: detector.detect([frame.image])[0],
+        HubSink(hub),
+    )
+    try:
+        lengths = [duration(path) for path, _ in recordings]
+    except FootageError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    with Progress(*columns, TimeRemainingColumn(), console=console) as progress:
+        for (path, began), length in zip(recordings, lengths, strict=True):
+            task = progress.add_task(path.name, total=max(length, 1e-3))
+
+            def advance(at: float, task: TaskID = task) -> None:
+                progress.update(task, completed=at)
+
+            try:
+                replay(path, analyser.process, camera.id, camera.fps, began, advance)
+            except FootageError as exc:
+                err.print(str(exc), markup=False, highlight=False)
+                raise typer.Exit(1) from None
+            progress.update(task, completed=max(length, 1e-3))
+    a = analyser.stats
+    console.print(
+        f"{camera.id}: {len(recordings)} recording(s), {a.frames} frames analysed, "
+        f"{a.detected} detected, {a.events} events",
+        markup=False,
+        highlight=False,
+    )
 
 
 def camera_counts(service: VisionService) -> dict[tuple[str, str], int]:
