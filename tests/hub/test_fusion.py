@@ -5,11 +5,12 @@ on both servers."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from harness.mosquitto import start_broker
 from hub import clues
 from hub.alerts import get_alert
 from hub.config import Deployment, load_config
@@ -17,9 +18,12 @@ from hub.events import Event, EventRejected, Outcome
 from hub.host import wait_for
 from hub.pipeline import Pipeline
 from hub.records import Alert
+from hub.sink import InProcessSink
 from hub.store.db import Database
+from iot.intake import BrokerAddress, SensorIngest
 from tests.conftest import REPO, Clock
 from tests.hub.feed import event, take
+from tests.iot.test_intake import Publisher
 
 DOOR = {"source": "camera:plant-coldstore-door", "site": "shuweiyuan-plant", "rule": "coldstore-door-open"}
 WARMING = {"source": "sensor:coldstore-temp", "site": "shuweiyuan-plant", "rule": "coldstore-warming"}
@@ -257,3 +261,40 @@ def test_nobody_sends_a_fusions_events(food_plant: Deployment, clock: Clock) -> 
     with pytest.raises(EventRejected, match="is a fusion") as refused:
         Pipeline(food_plant, "0" * 64, clock=clock).check(forged, clock.now)
     assert refused.value.field == "rule"
+
+
+CANTEEN_GAS_TOPIC = "sites/wangcong-canteen/sensors/kitchen-gas/telemetry"
+
+
+def test_gas_from_the_real_sensor_ingest_joins_the_staff_seen_leaving(
+    db: Database, food_plant: Deployment
+) -> None:
+    """The gas part comes as a detector's MQTT messages through Mosquitto and the ingest's rules;
+    the staff's presence as the kitchen camera's analysis delivers it."""
+    pipeline = Pipeline(food_plant, "0" * 64)  # the ingest stamps with the real time
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    feed(db, pipeline, event("p1", t0, STAFF))
+    broker = start_broker()
+    ingest = SensorIngest(food_plant, db, BrokerAddress(port=broker.port), client_id="fusion",
+                          sink=InProcessSink(db, pipeline, None, "iot"))  # fmt: skip
+    try:
+        ingest.start()
+        device = Publisher(broker)
+        for s in range(10, 20):  # 30 %LEL for 9 s: the rule's 5 s are up at t0 + 15 s
+            device.send(CANTEEN_GAS_TOPIC, {"lel": 30.0, "ts": (t0 + timedelta(seconds=s)).isoformat()})
+        wait_for(lambda: fused(db, "kitchen-gas-high"), timeout=30, failure="the gas alarm never came")
+        assert fused(db, KITCHEN) == []  # staff present
+        feed(db, pipeline, event("p1x", t0 + timedelta(seconds=30), STAFF, cleared=True))
+        (alert,) = fused(db, KITCHEN)
+        assert (alert.first_seen, alert.status) == (t0 + timedelta(seconds=30), "open")
+        for s in range(100, 103):  # back to 5 %LEL, long after the alarm began: the finding ends
+            device.send(CANTEEN_GAS_TOPIC, {"lel": 5.0, "ts": (t0 + timedelta(seconds=s)).isoformat()})
+        device.finish()
+        wait_for(
+            lambda: fused(db, KITCHEN)[0].status == "closed", timeout=30, failure="the finding never ended"
+        )
+        (gas,) = fused(db, "kitchen-gas-high")
+        assert fused(db, KITCHEN)[0].ended_at == gas.ended_at == t0 + timedelta(seconds=100)
+    finally:
+        ingest.stop()
+        broker.remove()
