@@ -78,10 +78,11 @@ class SiteConfig:
         """Ask the hub for a newer version: the new config once it passed the checks and was kept;
         None when unchanged or refused. Raises `HubUnavailable` or `Refused` when it did not answer."""
         text = self.uplink.site_config(self.version or None)
-        if text is None:
+        digest = self.version if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest == self.version:  # the hub's newest is what the box runs (again)
+            self.refused = self._refused_version = ""
             return None
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        if digest in (self.version, self._refused_version):
+        if text is None or digest == self._refused_version:
             return None
         try:
             loaded = self._checked(text, digest)

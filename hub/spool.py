@@ -56,9 +56,14 @@ CREATE TABLE IF NOT EXISTS refused (
     reason     TEXT NOT NULL,
     refused_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS evicted (  -- evidence evicted lately: an entry citing it later drops it
+    key        TEXT PRIMARY KEY,
+    evicted_at REAL NOT NULL
+);
 """
 BATCH = 200  # entries read from the spool per round: bounds memory while a long backlog drains
 MAX_BACKOFF = 5.0  # seconds between retries while the sink behind is away
+EVICTED_KEPT = 86400.0  # seconds an evicted hash is remembered: longer than a clip takes to cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +219,7 @@ class DurableSink:
             ]
             if self.limit_bytes is not None:
                 self._evict(db, self.limit_bytes)
+            _uncite_evicted(db, rows)
             return seqs
 
     def _evict(self, db: sqlite3.Connection, limit: int) -> None:
@@ -245,6 +251,9 @@ class DurableSink:
             is None
         }
         if gone:
+            now = self.clock()
+            db.executemany("INSERT OR REPLACE INTO evicted VALUES (?, ?)", [(sha, now) for sha in gone])
+            db.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_KEPT,))
             _uncite(db, gone)
             log.warning(
                 "outbox over its limit of %d bytes: evicted %d evidence file(s) (%d clips, %d snapshots"
@@ -373,6 +382,27 @@ class DurableSink:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def _uncite_evicted(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, str, float]]) -> None:
+    """Drop from events and attachments just spooled the evidence evicted before they came (a clip
+    evicted as it was kept, before the attachment naming it)."""
+    if db.execute("SELECT 1 FROM evicted LIMIT 1").fetchone() is None:
+        return
+    cited: set[str] = set()
+    for kind, _, body, _, _ in rows:
+        if kind == "attach":
+            cited.update(s for s in body.decode().split(",") if s)
+        elif kind == "event":
+            cited.update(Event.model_validate_json(body).evidence)
+    gone = {
+        sha
+        for sha in cited
+        if db.execute("SELECT 1 FROM evicted WHERE key = ?", (sha,)).fetchone() is not None
+        and db.execute("SELECT 1 FROM spool WHERE kind = 'evidence' AND key = ?", (sha,)).fetchone() is None
+    }
+    if gone:
+        _uncite(db, gone)
 
 
 def _uncite(db: sqlite3.Connection, gone: set[str]) -> None:
