@@ -7,9 +7,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from capture.frames import Frame
+from capture.worker import CameraWorker
 from offsite import scenes
 from tests.vision.conftest import analyser_for, config, play
+from vision.analysis import CameraAnalyser
+from vision.detections import Detections
 from vision.detectors import Detector
+from vision.sink import HubSink
 
 
 def clerk_leaves_and_returns(leave_at: float, back_at: float, duration: float) -> scenes.Scene:
@@ -51,3 +56,31 @@ def test_a_rule_below_the_cameras_filter_sees_down_to_its_own_threshold(
     with hub.db.transaction() as conn:
         fired = conn.execute("SELECT rule FROM events WHERE NOT cleared").fetchall()
     assert fired == [("rule",)]
+
+
+def test_a_still_scene_does_not_run_the_detector(start_hub: Any, detector: Detector) -> None:
+    x, y = scenes.STILL_SPOT
+    zone = [[x - 300, y - 400], [x + 300, y - 400], [x + 300, y + 25], [x - 300, y + 25]]
+    rule = {"type": "stationary", "min_duration": 3, "max_movement": 25}
+    hub = start_hub(config(rule, zone=zone, detect={"motion": {"max_skip": 60}}))
+    scene = scenes.standing_still(arrive_at=0.5, duration=10.0)
+    truth = scenes.write_clip(scene, Path("clip.mp4"), fps=2)  # every frame is analysed
+    boxes = [next(iter(t.boxes.values()), None) for t in truth]
+    settled = next(t.time for t, box in zip(truth, boxes, strict=True) if box == boxes[-1])
+    deployment = hub.config.deployment
+    camera = deployment.cameras[0]
+    detected: list[float] = []
+
+    def detect(frame: Frame) -> Detections:
+        detected.append(frame.pts_time or 0.0)
+        return detector.detect([frame.image])[0]
+
+    analyser = CameraAnalyser(deployment, camera, CameraWorker(camera), detect, HubSink(hub))
+    play(Path("clip.mp4"), analyser, fps=2)
+    walking = [t for t in detected if t < settled]
+    assert len(walking) >= 2 * (settled - 0.5) - 1, detected  # every frame of the walk
+    assert [t for t in detected if t > settled + 0.5] == [], detected  # the 4 s of stillness: none
+    assert analyser.stats.detected == len(detected) and analyser.stats.frames == 20, analyser.stats
+    assert analyser.gate.skipped == 20 - len(detected)
+    with hub.db.transaction() as conn:  # the still person's boxes carried over: the rule still fires
+        assert conn.execute("SELECT count(*) FROM events WHERE NOT cleared").fetchone() == (1,)
