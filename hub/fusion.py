@@ -92,8 +92,9 @@ class FusionJudge:
         for fusion in self.fusions.values():
             for part in dict.fromkeys(fusion.parts):
                 self._containing.setdefault(part, []).append(fusion)
+        self._affected = {rule: self._closure(rule) for rule in self._containing}
 
-    def affected(self, rule: str) -> list[str]:
+    def _closure(self, rule: str) -> list[str]:
         """The fusions an event of `rule` may change, directly or through other fusions, sorted."""
         found: set[str] = set()
         todo = [rule]
@@ -106,7 +107,7 @@ class FusionJudge:
 
     def lock(self, conn: Connection, rule: str) -> list[Fusion]:
         """Lock every fusion an event of `rule` may change, and return those `rule` is a part of."""
-        _lock(conn, self.affected(rule))
+        _lock(conn, self._affected.get(rule, []))
         return self._containing.get(rule, [])
 
     def lock_all(self, conn: Connection) -> list[Fusion]:

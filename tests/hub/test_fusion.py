@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.mosquitto import start_broker
 from hub import clues
 from hub.alerts import get_alert
-from hub.config import Deployment, load_config
+from hub.config import Deployment, load_config, parse_config
 from hub.events import Event, EventRejected, Outcome
 from hub.host import wait_for
 from hub.pipeline import Pipeline
@@ -298,3 +299,21 @@ def test_gas_from_the_real_sensor_ingest_joins_the_staff_seen_leaving(
     finally:
         ingest.stop()
         broker.remove()
+
+
+def test_a_fusion_may_join_another_fusion(db: Database, clock: Clock) -> None:
+    """The door open while the store warms, and the store then too warm: a fusion of a fusion."""
+    data = yaml.safe_load((REPO / "configs" / "food_plant.yaml").read_text(encoding="utf-8"))
+    lost = {"id": "coldstore-lost", "type": "fusion", "name": "冷冻库失温", "site": "shuweiyuan-plant"}
+    data["rules"].append({**lost, "all_of": [COLDSTORE, "coldstore-too-warm"], "window": "30m"})
+    pipeline = Pipeline(parse_config(yaml.safe_dump(data, allow_unicode=True)), "0" * 64, clock=clock)
+    too_warm = {**WARMING, "rule": "coldstore-too-warm"}
+    feed(db, pipeline, event("d1", minutes(clock, 0), DOOR), event("w1", minutes(clock, 2), WARMING))
+    assert fused(db, "coldstore-lost") == []
+    feed(db, pipeline, event("t1", minutes(clock, 15), too_warm))
+    (alert,) = fused(db, "coldstore-lost")
+    assert alert.first_seen == minutes(clock, 15)
+    # The inner fusion ends when the door shuts; the outer one goes on while it fired within 30 min.
+    feed(db, pipeline, event("d1x", minutes(clock, 20), DOOR, cleared=True))
+    assert [a.status for a in fused(db, COLDSTORE)] == ["closed"]
+    assert [a.status for a in fused(db, "coldstore-lost")] == ["open"]
