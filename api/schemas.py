@@ -211,6 +211,56 @@ class CurvePoint(Public):
     max: float
 
 
+class LatestReading(Public):
+    """The newest reading of one metric."""
+
+    time: datetime
+    value: float
+
+
+class SensorMetric(BaseModel):
+    """One metric a sensor reports, with its unit and newest reading."""
+
+    name: str
+    unit: str
+    min: float = Field(description="Least possible value (readings below are refused)")
+    max: float = Field(description="Greatest possible value")
+    latest: LatestReading | None = Field(description="Null before the first reading")
+
+
+class DeviceStatus(Public):
+    """A device's last status change (online, offline...)."""
+
+    status: str
+    since: datetime
+    detail: str
+
+
+class SensorView(BaseModel):
+    """A sensor of the deployment as the caller may see it: metrics, newest values, health."""
+
+    id: str
+    name: str
+    site: str
+    kind: str
+    interval: float = Field(description="Seconds expected between readings")
+    metrics: list[SensorMetric]
+    health: DeviceStatus | None = Field(description="Null before the first status change")
+
+
+class SensorCurve(BaseModel):
+    """A metric of a sensor over a range: raw readings (mean = min = max) or buckets."""
+
+    sensor: str
+    sensor_name: str
+    metric: str
+    unit: str
+    start: datetime
+    end: datetime
+    resolution: Literal["raw", "1m", "1h"]
+    points: list[CurvePoint]
+
+
 class AlertCurve(BaseModel):
     """A sensor metric around an alert, with the limits of the rule that raised it."""
 
