@@ -55,6 +55,8 @@ def run(
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
 
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # from the start: a stop while booting is clean
     settings = edge_settings_or_exit()
     uplink = settings.uplink()
     pulled: SiteConfig | None = None
@@ -96,8 +98,6 @@ def run(
         settings.heartbeat_every,
         answered=settings.data_dir / "outbox" / "hub-answered",
     )
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     analysis.service.start()
     heartbeat.start()
     console.print(

@@ -111,3 +111,71 @@ def test_offsite_edge_ships_a_camera_scenario_through_a_link_that_was_down(
             site = conn.execute("SELECT DISTINCT site FROM events").fetchall()
         assert site == [("hall",)]
         assert cited and cited <= set(evidence_at_hub(hub))  # each picture there, its hash verified
+
+
+def test_offsite_edge_runs_the_hub_config_takes_an_edit_refuses_what_it_cannot_run_and_starts_from_its_copy(
+    embedded_server: Server, tmp_path: Path
+) -> None:
+    loaded = config({"type": "count", "min_count": 4, "min_duration": 2}, zone=scenes.WAITING_ZONE)
+    (tmp_path / "hall.yaml").write_text(loaded.text + "edge: {config_every: 0.5}\n", encoding="utf-8")
+    with serve(embedded_server, tmp_path / "hub", str(tmp_path / "hall.yaml"), CALLERS) as hub:
+        env = {
+            "OFFSITE_EDGE_TOKEN": hub.tokens["box"],
+            "OFFSITE_DATA_DIR": str(tmp_path / "box"),
+            "OFFSITE_HEARTBEAT_EVERY": "0.5",
+        }
+
+        def served() -> str:
+            return hub.call("box", "GET", "/edge/config").headers["ETag"].strip('"')
+
+        def reported() -> tuple[str, list[str]]:
+            (found,) = hub.call("admin", "GET", "/edge/boxes").json() or [
+                {"config_version": "", "findings": []}
+            ]
+            return found["config_version"], [f["kind"] for f in found["findings"]]
+
+        def edit(section: str, key: str, **changes: object) -> None:
+            entry = hub.call("admin", "GET", f"/config/{section}/{key}").json()
+            answer = hub.call("admin", "PUT", f"/config/{section}/{key}", json={**entry, **changes})
+            assert answer.status_code == 200, answer.text
+
+        box = edge(["--every", "1"], tmp_path, OFFSITE_HUB_URL=hub.url, **env)
+        try:
+
+            def running(ok: bool) -> bool:
+                assert box.poll() is None, box.communicate()[0]
+                return ok
+
+            first = served()
+            wait_for(lambda: running(reported() == (first, [])), 90, step=0.2)
+            edit("zones", "zone", polygon=[[0, 0], [640, 0], [640, 360], [0, 360]])
+            second = served()
+            wait_for(lambda: running(reported() == (second, [])), 60, step=0.2)  # taken while running
+            edit("models", "person", path="pkg:fall_detection/models/absent.onnx")
+            wait_for(lambda: running(reported() == (second, ["config_refused"])), 60, step=0.2)
+            box.send_signal(signal.SIGTERM)
+            out, _ = box.communicate(timeout=60)
+        finally:
+            if box.poll() is None:
+                box.kill()
+                box.communicate()
+        assert box.returncode == 0, out
+        assert f"edge: config {second[:12]} in force" in out and "absent.onnx" in out, out
+    # The hub is gone: the box starts on the last good config it kept.
+    again = edge(
+        ["--every", "1"], tmp_path, OFFSITE_HUB_URL="http://127.0.0.1:9", PYTHONUNBUFFERED="1", **env
+    )
+    assert again.stdout is not None
+    try:
+        said = []
+        while not said or ("edge: site" not in said[-1] and said[-1]):  # up, or exited
+            said.append(again.stdout.readline())
+        again.send_signal(signal.SIGTERM)
+        out, _ = again.communicate(timeout=60)
+        out = "".join(said) + out
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.communicate()
+    assert again.returncode == 0, out
+    assert f"starting on the kept config {second[:12]}" in out and "edge: site hall, 1 cameras" in out, out
