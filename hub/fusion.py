@@ -18,6 +18,7 @@ evidence made after a part, such as a clip, reaches the fusion's records too.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -126,8 +127,9 @@ class FusionJudge:
         return [since, *(row[0] for row in rows)]
 
     def expiries(self, conn: Connection, fusion: Fusion, now: datetime) -> list[datetime]:
-        """When, up to `now`, a firing of the active fusion's `all_of` parts stops counting: the
-        moments it may end without any event (the door shut long ago, the store still warming)."""
+        """When, up to `now`, the active fusion may end without any event: a firing of its `all_of`
+        parts stops counting (the door shut long ago, the store still warming), or its schedule
+        closes."""
         state = latest(conn, fusion.id, now)
         if state is None or state.cleared:
             return []
@@ -137,7 +139,11 @@ class FusionJudge:
             " AND time > %s AND time <= %s ORDER BY time",
             (fusion.all_of, state.time - window, now - window),
         ).fetchall()
-        return [row[0] + window for row in rows]
+        moments = [row[0] + window for row in rows]
+        if fusion.schedule is not None:  # it fired inside its schedule: the first flip closes it
+            flips = fusion.schedule.flips(self.deployment.tz, state.time, now, True)
+            moments += [at for at, _ in itertools.islice(flips, 1)]
+        return sorted(moments)
 
     def judge(self, conn: Connection, fusion: Fusion, at: datetime) -> Fused | None:
         """The fusion's event at `at` when what its parts say there differs from its own record."""

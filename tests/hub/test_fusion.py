@@ -317,3 +317,20 @@ def test_a_fusion_may_join_another_fusion(db: Database, clock: Clock) -> None:
     feed(db, pipeline, event("d1x", minutes(clock, 20), DOOR, cleared=True))
     assert [a.status for a in fused(db, COLDSTORE)] == ["closed"]
     assert [a.status for a in fused(db, "coldstore-lost")] == ["open"]
+
+
+def test_a_fusion_ends_when_its_schedule_closes(db: Database, clock: Clock) -> None:
+    data = yaml.safe_load((REPO / "configs" / "food_plant.yaml").read_text(encoding="utf-8"))
+    (rule,) = [r for r in data["rules"] if r["id"] == COLDSTORE]
+    rule["schedule"] = {"hours": ["09:00-10:30"]}  # local time; the test starts at 09:00
+    pipeline = Pipeline(parse_config(yaml.safe_dump(data, allow_unicode=True)), "0" * 64, clock=clock)
+    feed(db, pipeline, event("d1", minutes(clock, 0), DOOR), event("w1", minutes(clock, 2), WARMING))
+    with db.transaction() as conn:
+        assert pipeline.close_stale(conn) == []  # 10:00: both parts still active, inside the hours
+    (alert,) = fused(db, COLDSTORE)
+    closing = minutes(clock, 90)  # 10:30
+    clock.advance(minutes=40)
+    with db.transaction() as conn:
+        assert pipeline.close_stale(conn) == [alert.id]
+    assert fused(db, COLDSTORE)[0].ended_at == closing
+    assert fusion_events(db, COLDSTORE)[-1][2]["reason"] == "schedule_ended"
