@@ -149,7 +149,8 @@ class Pipeline:
         return done
 
     def _expire_fusions(self, conn: Connection, now: datetime) -> list[int]:
-        """End the fusions whose parts fired too long ago (no event comes to say so)."""
+        """End the fusions whose parts fired too long ago or whose schedule closed (no event comes
+        to say so)."""
         ended = []
         for joined in self.fusions.lock_all(conn):
             for taken in self._judge(conn, joined, self.fusions.expiries(conn, joined, now), now):
@@ -344,7 +345,7 @@ class Pipeline:
 
     def close_stale(self, conn: Connection) -> list[int]:
         """Close active alerts of rules with `auto_close` that saw no repeat for that long, and
-        of fusions whose parts' firings have passed out of the window."""
+        of fusions whose parts' firings have passed out of the window or whose schedule closed."""
         now = self.clock()
         closed = self._expire_fusions(conn, now)
         for rule in self.deployment.rules:
