@@ -44,6 +44,11 @@ def test_chinese_text_renders_in_the_bundled_font(hub: Api, page: Page, tmp_path
     expect(page.locator("h1")).to_have_text("告警墙")
     probe = page.evaluate(_PROBE)
     assert "Noto Sans SC" in probe["family"]
+    # Buttons and inputs too: browsers give form controls a font of their own.
+    controls = page.evaluate(
+        "[...document.querySelectorAll('button, input')].map((e) => getComputedStyle(e).fontFamily)"
+    )
+    assert controls and all("Noto Sans SC" in family for family in controls), controls
     assert probe["loaded"] >= 1 and probe["foreign"] == 0  # from the hub itself, nothing from outside
     assert not probe["same"] and not probe["blank"]  # real glyphs, not one box for every character
     assert probe["bytes"] < 1_500_000, probe  # only the slices this page shows, not all 3.7 MB
