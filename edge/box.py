@@ -21,7 +21,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from capture.health import StatusChange, health_events
-from edge.config import models_present
+from edge.config import SiteConfig, models_present
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
 from hub.events import Event
@@ -42,7 +42,7 @@ class EdgeSettings(BaseSettings):
         min_length=1, description="An edge token of the box's site (offsite token create)"
     )
     hub_ca: Path | None = Field(default=None, description="CA certificate of a hub behind a private CA")
-    data_dir: Path = Field(default=Path("var"), description="The outbox lives here")
+    data_dir: Path = Field(default=Path("var"), description="The outbox and the kept config live here")
     heartbeat_every: float = Field(default=30.0, gt=0, le=3600, description="Seconds between heartbeats")
 
     def uplink(self, timeout: float = TIMEOUT) -> HubUplink:
@@ -216,6 +216,18 @@ class Analysis:
         """Build the analysis of `deployment`; raises `ModelError` (a ValueError) when it cannot."""
         models_present(deployment)
         self._next = (deployment, VisionService(deployment, self.sink))
+
+    def follow(self, config: SiteConfig) -> bool:
+        """Pull the hub's newest config and switch to it when it is new and this box can run it;
+        whether it switched. A hub that does not answer is logged; the next pull asks again."""
+        try:
+            if config.pull() is None:
+                return False
+        except (HubUnavailable, Refused) as exc:
+            log.warning("config not pulled: %s", exc)
+            return False
+        self.switch()
+        return True
 
     def switch(self) -> None:
         """Stop the running analysis and start the prepared one, with the outbox's new bound."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -15,11 +14,12 @@ from rich.console import Console
 from offsite.startup import err, load_or_exit
 
 if TYPE_CHECKING:
-    from edge.box import EdgeSettings
+    from edge.box import EdgeSettings, RunningConfig
+    from edge.config import SiteConfig
     from edge.uplink import HubUplink
+    from hub.config import Deployment
 
 console = Console(soft_wrap=True)
-log = logging.getLogger(__name__)
 
 
 def run(
@@ -40,18 +40,7 @@ def run(
     (OFFSITE_HUB_URL, OFFSITE_EDGE_TOKEN, OFFSITE_HUB_CA) through an outbox on disk, until interrupted.
     Without --config the box runs its site's part of the deployment, pulled from the hub and kept
     on disk for a start while the hub is unreachable."""
-    from edge.box import (
-        Analysis,
-        BoxSink,
-        FileConfig,
-        HeartbeatSender,
-        RunningConfig,
-        outbox_limit,
-        site_cameras,
-    )
-    from edge.config import NoConfig, SiteConfig
-    from edge.uplink import Refused
-    from hub.sink import HubUnavailable
+    from edge.box import Analysis, BoxSink, HeartbeatSender, outbox_limit
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
 
@@ -59,24 +48,7 @@ def run(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # from the start: a stop while booting is clean
     settings = edge_settings_or_exit()
     uplink = settings.uplink()
-    pulled: SiteConfig | None = None
-    running: RunningConfig
-    if config is not None:
-        loaded = load_or_exit(config)
-        try:
-            site, deployment = site_cameras(loaded.deployment, site)
-        except ValueError as exc:
-            fail(uplink, f"{config}: {exc}", 2)
-        running = FileConfig(loaded.sha256)
-    else:
-        pulled = SiteConfig(uplink, settings.data_dir / "config" / "site.yaml")
-        try:
-            deployment = pulled.boot().deployment
-        except NoConfig as exc:
-            fail(uplink, f"config: {exc}", 1)
-        if site is not None and site != pulled.site:
-            fail(uplink, f"the hub's config is for site {pulled.site}, not {site}", 2)
-        site, running = pulled.site, pulled
+    site, deployment, running, pulled = starting_config(config, site, uplink, settings.data_dir)
     # Every event and evidence file is on disk before anything else; delivered in order once the hub answers.
     outbox = DurableSink(
         settings.data_dir / "outbox" / f"{site}.sqlite", uplink, limit_bytes=outbox_limit(deployment)
@@ -106,16 +78,11 @@ def run(
     next_table = time.monotonic() + every
     next_pull = time.monotonic() + deployment.edge.config_every
     try:
-        while not stop.wait(min(every, deployment.edge.config_every, 10.0)):
+        while not stop.wait(min(every, sink.deployment.edge.config_every, 10.0)):
             if pulled is not None and time.monotonic() >= next_pull:
-                try:
-                    if pulled.pull() is not None:
-                        analysis.switch()
-                        deployment = sink.deployment
-                        console.print(f"edge: config {pulled.version[:12]} in force")
-                except (HubUnavailable, Refused) as exc:
-                    log.warning("config not pulled: %s", exc)
-                next_pull = time.monotonic() + deployment.edge.config_every
+                if analysis.follow(pulled):
+                    console.print(f"edge: config {pulled.version[:12]} in force")
+                next_pull = time.monotonic() + sink.deployment.edge.config_every
             if time.monotonic() >= next_table:
                 console.print(status_table(analysis.service, outbox))
                 next_table += every
@@ -126,6 +93,31 @@ def run(
         heartbeat.stop()
         outbox.close()
         uplink.close()
+
+
+def starting_config(
+    config: Path | None, site: str | None, uplink: HubUplink, data_dir: Path
+) -> tuple[str, Deployment, RunningConfig, SiteConfig | None]:
+    """The site, the deployment the box starts on, and what its heartbeat reports of it: the file
+    given, or the hub's config (then also the `SiteConfig` that follows it); else exit."""
+    from edge.box import FileConfig, site_cameras
+    from edge.config import NoConfig, SiteConfig
+
+    if config is not None:
+        loaded = load_or_exit(config)
+        try:
+            site, deployment = site_cameras(loaded.deployment, site)
+        except ValueError as exc:
+            fail(uplink, f"{config}: {exc}", 2)
+        return site, deployment, FileConfig(loaded.sha256), None
+    pulled = SiteConfig(uplink, data_dir / "config" / "site.yaml")
+    try:
+        deployment = pulled.boot().deployment
+    except NoConfig as exc:
+        fail(uplink, f"config: {exc}", 1)
+    if site is not None and site != pulled.site:
+        fail(uplink, f"the hub's config is for site {pulled.site}, not {site}", 2)
+    return pulled.site, deployment, pulled, pulled
 
 
 def fail(uplink: HubUplink, message: str, code: int) -> NoReturn:
