@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from capture.frames import Frame
 from capture.worker import CameraWorker
 from offsite import scenes
@@ -84,3 +86,18 @@ def test_a_still_scene_does_not_run_the_detector(start_hub: Any, detector: Detec
     assert analyser.gate.skipped == 20 - len(detected)
     with hub.db.transaction() as conn:  # the still person's boxes carried over: the rule still fires
         assert conn.execute("SELECT count(*) FROM events WHERE NOT cleared").fetchone() == (1,)
+
+
+@pytest.mark.parametrize("fps", [2, 1])
+def test_a_walker_is_tracked_across_the_line_at_the_default_rate_and_below(
+    start_hub: Any, detector: Detector, fps: int
+) -> None:
+    rule = {"type": "line_crossing", "forbidden": "left_to_right", "cooldown": 1}
+    hub = start_hub(config(rule, line=scenes.CROSSING_LINE))
+    # 220 px/s: 110 px between frames at 2 fps, more than the walker's 85 px wide box.
+    scenes.write_clip(scenes.walks_across("left_to_right", start_at=0.5), Path("clip.mp4"), fps=fps)
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=fps)
+    with hub.db.transaction() as conn:
+        rows = conn.execute("SELECT payload FROM events WHERE NOT cleared").fetchall()
+    assert len(rows) == 1, rows
+    assert rows[0][0]["direction"] == "left_to_right" and len(rows[0][0]["tracks"]) == 1, rows
