@@ -72,7 +72,7 @@ class ClueFigures:
     received: int
     claimed_in_time: int
     answered_in_time: int  # feedback (反馈) by the feedback deadline
-    overdue: int  # a deadline passed without its step, at the time the figures were made
+    overdue: int  # claimed or answered after its deadline, or not yet and past it at `as_of`
     escalated: int  # escalated (督办) by the hub at least once
     open: int  # not answered yet: issued, claimed or handled
     claim_p50: float | None
