@@ -26,6 +26,7 @@ from api.routers import (
     events,
     evidence,
     me,
+    objects,
     outputs,
     readings,
     records,
@@ -111,6 +112,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         config,
         catalogue,
         statistics,
+        objects,
     ):
         app.include_router(module.router)
     serve_dashboard(app)

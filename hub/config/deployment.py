@@ -20,6 +20,7 @@ from hub.config.domain import (
 )
 from hub.config.edge import EdgeBoxes
 from hub.config.outputs import Webhook
+from hub.config.risk import RiskScoring
 from hub.config.rules import External, Fusion, Rule, watched_source
 from hub.config.types import Model, RiskClass, Seconds
 from hub.config.vision import Vision
@@ -147,6 +148,10 @@ class Deployment(Model):
     broker: Broker = Field(default_factory=Broker)
     edge: EdgeBoxes = Field(
         default_factory=EdgeBoxes, description="How the hub watches edge boxes; what the boxes pull"
+    )
+    risk: RiskScoring = Field(
+        default_factory=RiskScoring,
+        description="How supervised objects are graded by risk (GET /objects/risk)",
     )
     outputs: list[Webhook] = Field(
         default_factory=list, description="Destinations the hub pushes its changes to (hub/delivery.py)"
