@@ -27,6 +27,7 @@ from hub.wording import moment, zone_note
 
 if TYPE_CHECKING:
     from api.auth import Role
+    from vision.service import VisionService
 
 DEMO_DATABASE = "offsite_demo"
 # The dashboard's demo logins: the duty operator and the department the cold store's clues go to.
@@ -154,7 +155,9 @@ def _serve(hub: Hub, port: int | None, console: Console) -> None:
     server.start()  # CannotServe names the port and why
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cameras = None
     try:
+        cameras = _cameras_looping(hub, console)
         console.print(
             f"[bold]Dashboard[/] http://{server.host}:{server.port}/ (Ctrl-C to stop)", highlight=False
         )
@@ -167,8 +170,29 @@ def _serve(hub: Hub, port: int | None, console: Console) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if cameras is not None:
+            cameras.stop()
         server.stop()
         console.print("Dashboard stopped")
+
+
+def _cameras_looping(hub: Hub, console: Console) -> VisionService | None:
+    """The demo's cameras again, their clips playing in a loop, so that the wall goes on receiving
+    findings (and clearances) while the dashboard is served."""
+    from vision.service import VisionService
+    from vision.sink import HubSink
+
+    deployment = hub.config.deployment
+    cameras = [c.model_copy(update={"loop": True}) for c in deployment.cameras]
+    names = [c.id for c in cameras if c.enabled and c.detect is not None]
+    if not names:
+        return None
+    looping = deployment.model_copy(update={"cameras": cameras})
+    with console.status("loading the detector"):
+        service = VisionService(looping, HubSink(hub, actor="vision:demo"))
+    service.start()
+    console.print(f"  cameras {', '.join(names)} play their clips in a loop: findings reach the wall live")
+    return service
 
 
 def _cameras(hub: Hub, console: Console) -> None:
