@@ -115,6 +115,9 @@ class DurableSink:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        # What the spool holds, kept up to date as entries come and go so that a bounded spool's
+        # appends need not add it up each time; added up again whenever it crosses the bound.
+        self._bytes = self._held()
         self._db_lock = threading.RLock()  # one SQLite connection, shared by producers and the drainer
         self._drain_lock = threading.Lock()  # one delivery at a time keeps the order
         self._away = False
@@ -161,8 +164,10 @@ class DurableSink:
     def size(self) -> int:
         """Bytes the spool holds (bodies of its entries; the file's own overhead aside)."""
         with self._db_lock:
-            row = self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()
-        return int(row[0])
+            return self._held()
+
+    def _held(self) -> int:
+        return int(self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()[0])
 
     def refusals(self) -> list[tuple[str, str, str]]:
         """(kind, key, reason) of every entry refused, oldest first."""
@@ -217,7 +222,8 @@ class DurableSink:
                 )
                 for row in rows
             ]
-            if self.limit_bytes is not None:
+            self._bytes += sum(len(row[2]) for row in rows)
+            if self.limit_bytes is not None and self._bytes > self.limit_bytes:
                 self._evict(db, self.limit_bytes)
             _uncite_evicted(db, rows)
             return seqs
@@ -225,8 +231,9 @@ class DurableSink:
     def _evict(self, db: sqlite3.Connection, limit: int) -> None:
         """Evict evidence, clips first, oldest first, until the spool holds at most `limit` bytes;
         events stay whatever they weigh. Inside the appending transaction."""
-        size = int(db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()[0])
+        size = self._held()
         if size <= limit:
+            self._bytes = size
             return
         candidates = db.execute(
             "SELECT seq, key, length(body), media_type LIKE 'video/%' FROM spool WHERE kind = 'evidence'"
@@ -244,6 +251,7 @@ class DurableSink:
                 self.stats.evicted_clips += 1
             else:
                 self.stats.evicted_snapshots += 1
+        self._bytes = size
         gone = {
             sha
             for sha in evicted
@@ -362,7 +370,8 @@ class DurableSink:
                         "INSERT OR REPLACE INTO refused VALUES (?, ?, ?, ?, ?)",
                         (entry.seq, entry.kind, entry.key, outcome.reason, now),
                     )
-                db.execute("DELETE FROM spool WHERE seq = ?", (entry.seq,))
+                if db.execute("DELETE FROM spool WHERE seq = ?", (entry.seq,)).rowcount:  # not evicted
+                    self._bytes -= len(entry.body)
         with self._results_lock:
             for entry, outcome in zip(entries, outcomes, strict=True):
                 if outcome.fate is Fate.REFUSED:

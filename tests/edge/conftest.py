@@ -28,6 +28,22 @@ CALLERS: dict[str, tuple[Role, str | None, str | None]] = {
 }
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
 TIMEOUT = 0.5  # the uplink's request timeout: a blackholed link fails fast in tests
+# A heartbeat of the hall's box, as POST /edge/heartbeat takes it.
+BEAT = {
+    "site": "lintong-hall",
+    "time": "2026-01-01T00:00:00+00:00",
+    "software": "1.0",
+    "config_version": "c0ffee",
+    "outbox_depth": 0,
+    "outbox_age_s": 0,
+    "load_1m": 0.5,
+    "memory_free_bytes": 2**30,
+    "disk_free_bytes": 2**34,
+    "outbox_bytes": 0,
+    "outbox_limit_bytes": 2**30,
+    "outbox_evicted": 0,
+    "cameras": {"hall-window-1": "online"},
+}
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 
 from edge.box import FileConfig, HeartbeatSender
 from tests.api.conftest import Api
-from tests.edge.conftest import box
+from tests.edge.conftest import BEAT, box
 
 
 def the_box(hub: Api, name: str = "box-hall") -> dict[str, Any]:
@@ -86,3 +86,13 @@ def test_a_silent_box_is_offline_after_the_configured_time_and_back_with_its_nex
     finally:
         outbox.close()
         uplink.close()
+
+
+def test_an_outbox_nearly_full_is_a_finding_before_anything_is_evicted(hub: Api) -> None:
+    beat = {**BEAT, "time": datetime.now(UTC).isoformat(), "outbox_limit_bytes": 100 * 2**20}
+    for used, kinds in [(95, ["outbox_evicting"]), (91, ["outbox_evicting"]), (50, [])]:
+        answer = hub.call("box-hall", "POST", "/edge/heartbeat", json={**beat, "outbox_bytes": used * 2**20})
+        assert answer.status_code == 200, answer.text
+        found = the_box(hub)["findings"]
+        assert [f["kind"] for f in found] == kinds, used
+        assert all(f"{used}.0 of 100.0 MB used" == f["detail"] for f in found)

@@ -11,7 +11,7 @@ import pytest
 from edge.box import FileConfig, HeartbeatSender
 from harness.tcpproxy import TcpProxy
 from tests.api.conftest import Api
-from tests.edge.conftest import box, hall_scenario
+from tests.edge.conftest import BEAT, box, hall_scenario
 
 
 def last_heartbeat(hub: Api, name: str) -> dict[str, Any] | None:
@@ -65,23 +65,6 @@ def test_heartbeats_are_stored_with_the_outbox_and_camera_changes(
     finally:
         outbox.close()
         uplink.close()
-
-
-BEAT = {
-    "site": "lintong-hall",
-    "time": "2026-01-01T00:00:00+00:00",
-    "software": "1.0",
-    "config_version": "c0ffee",
-    "outbox_depth": 0,
-    "outbox_age_s": 0,
-    "load_1m": 0.5,
-    "memory_free_bytes": 2**30,
-    "disk_free_bytes": 2**34,
-    "outbox_bytes": 0,
-    "outbox_limit_bytes": 2**30,
-    "outbox_evicted": 0,
-    "cameras": {"hall-window-1": "online"},
-}
 
 
 @pytest.mark.parametrize(
