@@ -46,7 +46,7 @@ def demo(
     ] = None,
 ) -> None:
     """Run the demo on embedded defaults, print the records it created and serve the dashboard."""
-    from api.serving import CannotServe
+    from api.serving import CannotServe, check_port_free
     from offsite import demo as demo_module
 
     loaded = load_or_exit(config)
@@ -54,6 +54,8 @@ def demo(
     out = console if console.is_terminal else Console(soft_wrap=True, width=150)
     serving = demo_module.Serving(serve=serve, port=port)
     try:
+        if serve and port is not None:  # said now, not after the scenario's half minute
+            check_port_free("127.0.0.1", port)
         code = demo_module.run(loaded, settings_or_exit(), out, serving)
     except CannotServe as exc:
         err.print(f"[red]{exc}[/]", highlight=False)
