@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal
@@ -45,11 +45,13 @@ class HeartbeatCreate(Body):
     site: Short = Field(description="The site the box serves: the edge token's")
     time: AwareDatetime = Field(description="The box's clock when it sent this")
     software: Short = Field(description="The box's offsite version")
-    config_version: Short = Field(description="SHA-256 of the deployment file the box runs")
+    config_version: Short = Field(
+        description="SHA-256 of the config the box runs: the ETag of GET /edge/config, or of its file"
+    )
     outbox_depth: int = Field(ge=0, le=2**31 - 1, description="Events waiting in the box's outbox")
     outbox_age_s: float = Field(ge=0, le=10 * 365 * 86400, description="Seconds the oldest entry has waited")
     load_1m: float = Field(ge=0, le=1e6, description="The box's 1-minute load average")
-    memory_free_bytes: int = Field(ge=0, le=2**62, description="Memory available on the box")
+    memory_free_bytes: int = Field(ge=0, le=2**62, description="Memory free on the box (caches aside)")
     disk_free_bytes: int = Field(ge=0, le=2**62, description="Disk free where the outbox lives")
     outbox_bytes: int = Field(ge=0, le=2**62, description="Disk the outbox holds")
     outbox_limit_bytes: int = Field(ge=0, le=2**62, description="Disk the outbox may hold")
@@ -173,13 +175,13 @@ FINDING_TITLES: dict[Language, dict[FindingKind, str]] = {
     "zh": {
         "edge_offline": "边缘盒离线",
         "clock_skew": "边缘盒时钟偏差",
-        "outbox_evicting": "边缘盒缓存已满，正在清除证据",
+        "outbox_evicting": "边缘盒缓存将满或正在清除证据",
         "config_refused": "边缘盒拒绝新配置",
     },
     "en": {
         "edge_offline": "edge box offline",
         "clock_skew": "edge box clock skew",
-        "outbox_evicting": "edge box outbox full, evicting evidence",
+        "outbox_evicting": "edge box outbox nearly full or evicting evidence",
         "config_refused": "edge box refused the new config",
     },
 }
@@ -219,7 +221,7 @@ class BoxPublic(BaseModel):
 
 @router.get("/boxes", response_model=list[BoxPublic], summary="The edge boxes and their findings")
 async def list_boxes(
-    caller: Staff, db: Db, services: ServicesDep, site: str | None = None
+    caller: Staff, db: Db, services: ServicesDep, site: Annotated[str | None, Query(max_length=200)] = None
 ) -> list[BoxPublic]:
     """Every box that sent a heartbeat (of `site`), with the findings the hub holds open about it:
     `edge_offline`, `clock_skew`, `outbox_evicting`, `config_refused`."""
