@@ -1,7 +1,8 @@
 """Camera status (online, reconnecting, frozen, offline) and how a change becomes hub input.
 
-A change is reported once, through a callback; `health_events` turns it into events for the
-deployment's `offline` rules of that camera, and `store_health` into `device_health` rows.
+A change is reported once, through a callback; `capture.alarms.OfflineAlarms` turns it into
+events for the deployment's `offline` rules of that camera, and `store_health` into
+`device_health` rows.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class StatusChange:
     previous: CameraStatus
     time: datetime
     detail: str = ""  # why: the error, "no frame for 10 s", "same picture for 30 s"
+    since: datetime | None = None  # a problem's start: the last frame, or picture change (else `time`)
 
     def health(self) -> HealthChange:
         """The change as a `device_health` row."""
@@ -64,7 +66,7 @@ class FrozenDetector:
     def __init__(self, after: float) -> None:
         self.after = after
         self._reference: npt.NDArray[np.int16] | None = None
-        self._changed_at = 0.0
+        self._changed_at = 0.0  # monotonic: when the picture last changed
 
     def reset(self) -> None:
         self._reference = None
@@ -94,13 +96,22 @@ class FrozenDetector:
     def frozen(self, now: float) -> bool:
         return self._reference is not None and now - self._changed_at >= self.after
 
+    @property
+    def changed_at(self) -> float:
+        """When (monotonic) the picture last changed."""
+        return self._changed_at
 
-def status_event(change: StatusChange, rule: Offline, camera: Camera) -> Event | None:
+
+def status_event(
+    change: StatusChange, rule: Offline, camera: Camera, at: datetime | None = None, *, raised: bool = False
+) -> Event | None:
     """The event a status change means for one `offline` rule: raised when the camera goes
-    offline or freezes, cleared when it is back online; None for the other changes."""
+    offline or freezes, cleared when it is back online after a problem (or after a problem the
+    rule `raised` an event for); None for the other changes. `at`: the event's time (default the
+    change's)."""
     if change.status in PROBLEMS:
         cleared = False
-    elif change.status == CameraStatus.ONLINE and change.previous in PROBLEMS:
+    elif change.status == CameraStatus.ONLINE and (raised or change.previous in PROBLEMS):
         cleared = True
     else:
         return None
@@ -110,7 +121,7 @@ def status_event(change: StatusChange, rule: Offline, camera: Camera) -> Event |
         source=f"camera:{camera.id}",
         site=camera.site,
         rule=rule.id,
-        time=change.time,
+        time=at or change.time,
         cleared=cleared,
         object=camera.object,
         payload={"status": str(change.status), "previous": str(change.previous), "detail": change.detail},
@@ -118,7 +129,8 @@ def status_event(change: StatusChange, rule: Offline, camera: Camera) -> Event |
 
 
 def health_events(change: StatusChange, deployment: Deployment) -> list[Event]:
-    """Events for every `offline` rule of the changed camera."""
+    """Events for every `offline` rule of the changed camera, at once, whatever their `after`
+    (`capture.alarms.OfflineAlarms` waits for it)."""
     cameras = {c.id: c for c in deployment.cameras}
     camera = cameras.get(change.camera)
     if camera is None:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from capture.worker import CameraWorker, StatusCallback, WorkerSettings
 from hub.config.devices import Camera
 
+log = logging.getLogger(__name__)
+
 
 class Watchdog:
-    """Calls `check()` on each worker every `period` seconds, from a thread of its own."""
+    """Calls `check()` on each worker every `period` seconds, from a thread of its own, then
+    `on_tick` (what waits on time, such as `capture.alarms.OfflineAlarms.due`)."""
 
-    def __init__(self, workers: Iterable[CameraWorker], period: float = 0.25) -> None:
+    def __init__(
+        self,
+        workers: Iterable[CameraWorker],
+        period: float = 0.25,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
         self.workers = list(workers)
         self.period = period
+        self.on_tick = on_tick
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="camera-watchdog", daemon=True)
 
@@ -30,6 +40,11 @@ class Watchdog:
         while not self._stopped.wait(self.period):
             for worker in self.workers:
                 worker.check()
+            if self.on_tick is not None:
+                try:
+                    self.on_tick()
+                except Exception:  # the watchdog must outlive whatever the tick's receiver does
+                    log.exception("camera watchdog: tick failed")
 
 
 class CameraCapture:
@@ -40,9 +55,10 @@ class CameraCapture:
         cameras: Iterable[Camera],
         on_status: StatusCallback | None = None,
         settings: WorkerSettings | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.workers = {c.id: CameraWorker(c, on_status, settings) for c in cameras if c.enabled}
-        self.watchdog = Watchdog(self.workers.values())
+        self.watchdog = Watchdog(self.workers.values(), on_tick=on_tick)
 
     def start(self) -> None:
         for worker in self.workers.values():

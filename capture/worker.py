@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
 
@@ -234,19 +234,23 @@ class CameraWorker:
         )
         self.stats.frames_published += 1
         if frozen:
-            self._set_status(
-                CameraStatus.FROZEN, f"the same picture for {self.camera.frozen_after:g} s", token
-            )
+            detail = f"the same picture for {self.camera.frozen_after:g} s"
+            self._set_status(CameraStatus.FROZEN, detail, token, since=self._frozen.changed_at)
         else:
             self._set_status(CameraStatus.ONLINE, "", token)
 
     # -- status and watchdog -------------------------------------------------------------------
 
-    def _set_status(self, status: CameraStatus, detail: str, token: int | None = None) -> None:
+    def _set_status(
+        self, status: CameraStatus, detail: str, token: int | None = None, since: float | None = None
+    ) -> None:
+        """Report a new status; `since` (monotonic): when its problem began, if before now."""
         with self._lock:
             if (token is not None and token != self._token) or status == self.status:
                 return
-            change = StatusChange(self.camera.id, status, self.status, datetime.now(UTC), detail)
+            now = datetime.now(UTC)
+            began = None if since is None else now - timedelta(seconds=max(0.0, time.monotonic() - since))
+            change = StatusChange(self.camera.id, status, self.status, now, detail, began)
             self.status = status
         log.info("camera %s: %s -> %s %s", self.camera.id, change.previous, status, detail)
         if self._on_status is not None:
@@ -258,7 +262,7 @@ class CameraWorker:
     def check(self, now: float | None = None) -> None:
         """The watchdog's look at this worker (monotonic `now`)."""
         now = time.monotonic() if now is None else now
-        change: tuple[CameraStatus, str] | None = None
+        change: tuple[CameraStatus, str, int | None, float | None] | None = None
         with self._lock:
             if self._stopped.is_set():
                 return
@@ -267,7 +271,7 @@ class CameraWorker:
                 self._abort, self._abort_at = True, now
                 self.stats.aborted_reads += 1
                 what = "no connection" if self._busy == "open" else "no frame"
-                change = (CameraStatus.RECONNECTING, f"{what} for {limit:g} s")
+                change = (CameraStatus.RECONNECTING, f"{what} for {limit:g} s", None, None)
             elif self._abort and self._busy is not None and now - self._abort_at > self.camera.stale_after:
                 self.stats.abandoned_threads += 1  # still stuck in PyAV: leave it, start afresh
                 log.warning("camera %s: read stuck after abort; starting a new thread", self.camera.id)
@@ -277,7 +281,8 @@ class CameraWorker:
                 self.status == CameraStatus.RECONNECTING
                 and now - self._down_since > self.settings.offline_after
             ):
-                change = (CameraStatus.OFFLINE, f"no frame for {self.settings.offline_after:g} s")
+                detail = f"no frame for {self.settings.offline_after:g} s"
+                change = (CameraStatus.OFFLINE, detail, None, self._down_since)
         if change is not None:
             self._set_status(*change)
 

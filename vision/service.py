@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
+from capture.alarms import OfflineAlarms
 from capture.frames import Frame
+from capture.health import StatusChange
 from capture.watchdog import CameraCapture
 from capture.worker import WorkerSettings
 from hub.config import Deployment
+from hub.events import Event
+from hub.sink import HubUnavailable
 from vision.analysis import CameraAnalyser, Detect
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
@@ -43,7 +48,9 @@ class VisionService:
         detectors: Mapping[str, Detector] | None = None,
     ) -> None:
         cameras = [c for c in deployment.cameras if c.enabled]
-        self.ingest = CameraCapture(cameras, on_status=sink.camera_status, settings=settings)
+        self.sink = sink
+        self.alarms = OfflineAlarms(deployment)
+        self.ingest = CameraCapture(cameras, on_status=self._status, settings=settings, on_tick=self._tick)
         vision = deployment.vision
         used = {c.detect.model for c in cameras if c.detect is not None}
         given = dict(detectors or {})
@@ -68,6 +75,21 @@ class VisionService:
             for c in cameras
             if c.detect is not None
         }
+
+    def _status(self, change: StatusChange) -> None:
+        self.sink.camera_status(change)
+        self._raise(self.alarms.change(change))
+
+    def _tick(self) -> None:
+        self._raise(self.alarms.due(datetime.now(UTC)))
+
+    def _raise(self, events: list[Event]) -> None:
+        if not events:
+            return
+        try:
+            self.sink.take(events)
+        except HubUnavailable as exc:
+            log.warning("camera status events lost, the hub is away: %s", exc)
 
     def start(self) -> None:
         for worker in self.detectors.values():

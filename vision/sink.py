@@ -7,10 +7,10 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from capture.health import StatusChange, health_events, store_health
+from capture.health import StatusChange, store_health
 from hub.events import Event
 from hub.runtime import Hub
-from hub.sink import Delivery, EventSink, HubUnavailable, InProcessSink
+from hub.sink import Delivery, EventSink, InProcessSink
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,8 @@ class CameraSink(EventSink, Protocol):
     """What the analysis needs: an `EventSink`, and somewhere to report camera status."""
 
     def camera_status(self, change: StatusChange) -> None:
-        """A camera went online, reconnecting, frozen or offline."""
+        """A camera went online, reconnecting, frozen or offline (for its health record: the
+        service sends the events of its `offline` rules through `take`)."""
         ...
 
 
@@ -41,12 +42,9 @@ class HubSink:
         self.events.attach(event_id, evidence)
 
     def camera_status(self, change: StatusChange) -> None:
+        """Record the change in `device_health` (its `offline` rule events come from the service)."""
         try:
             with self.hub.db.transaction() as conn:
                 store_health(conn, [change])
-        except Exception as exc:  # the status row is history; the events below are what must arrive
+        except Exception as exc:  # the status row is history; the rule events are what must arrive
             log.warning("camera %s: status %s not recorded: %s", change.camera, change.status, exc)
-        try:
-            self.take(health_events(change, self.hub.config.deployment))
-        except HubUnavailable as exc:
-            log.warning("camera %s: status events lost, the hub is away: %s", change.camera, exc)

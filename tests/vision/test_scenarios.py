@@ -134,9 +134,14 @@ def test_queue_over_rtsp_reaches_the_hub_with_picture_and_clip(
     assert float(np.percentile(stats.latencies, 95)) < 2.0, stats.latencies
 
 
-def test_a_dead_camera_becomes_an_offline_alert(start_hub: Any, detector: Detector) -> None:
+def test_a_dead_camera_becomes_an_offline_alert_after_each_rules_after(
+    start_hub: Any, detector: Detector
+) -> None:
     loaded = config({"type": "presence"}, zone=scenes.WAITING_ZONE, url="rtsp://127.0.0.1:9/none")
-    offline = "- {id: cam-offline, type: offline, name: 摄像头离线, camera: cam}\n"
+    offline = (
+        "- {id: cam-offline, type: offline, name: 摄像头离线, camera: cam, after: 3}\n"
+        "- {id: cam-offline-later, type: offline, name: 摄像头长时离线, camera: cam, after: 10m}\n"
+    )
     text = loaded.text.replace("rules:\n", "rules:\n" + offline, 1)
     hub = start_hub(LoadedConfig(parse_config(text), hashlib.sha256(text.encode()).hexdigest(), text))
     settings = WorkerSettings(open_timeout=1, backoff_initial=0.1, backoff_max=0.5, offline_after=1.5)
@@ -149,5 +154,9 @@ def test_a_dead_camera_becomes_an_offline_alert(start_hub: Any, detector: Detect
 
         wait_for(offline_alert, 30)
     with hub.db.transaction() as conn:
-        health = conn.execute("SELECT DISTINCT status FROM device_health WHERE device = 'cam'").fetchall()
-    assert ("offline",) in health
+        health = conn.execute("SELECT status, time FROM device_health WHERE device = 'cam'").fetchall()
+        alerts = conn.execute("SELECT rule, first_seen FROM alerts").fetchall()
+    went_offline = next(t for status, t in health if status == "offline")
+    assert [rule for rule, _ in alerts] == ["cam-offline"]  # the 10 min rule waits
+    # 3 s from the camera's start (it never sent a frame), 1.5 s after it was reported offline.
+    assert alerts[0][1] >= went_offline + timedelta(seconds=1), (alerts, went_offline)
