@@ -11,6 +11,7 @@ from psycopg.rows import args_row
 
 from hub.records import Alert, AlertStatus
 from hub.store.db import Connection, columns_of
+from hub.verdicts import restate_records
 from hub.workflow import ALERTS, RecordNotFound
 
 ACTIVE: tuple[AlertStatus, ...] = ("open", "acknowledged")
@@ -130,5 +131,7 @@ def close(conn: Connection, alert_id: int, actor: str, at: datetime, note: str =
 
 
 def dismiss(conn: Connection, alert_id: int, actor: str, at: datetime, note: str = "") -> Alert:
-    """Mark the alert a false alarm."""
-    return transition_alert(conn, alert_id, "dismiss", actor, at, note)
+    """Mark the alert a false alarm; the record of its finding says so to the exchange."""
+    alert = transition_alert(conn, alert_id, "dismiss", actor, at, note)
+    restate_records(conn, alert_id, at)
+    return alert

@@ -13,6 +13,7 @@ from psycopg.rows import args_row
 
 from hub.records import ClueStatus, RiskClue, Verdict
 from hub.store.db import Connection, columns_of
+from hub.verdicts import restate_records
 from hub.workflow import CLUES, RecordNotFound
 
 _COLUMNS = columns_of(RiskClue)
@@ -131,7 +132,9 @@ def feed_back(
     if not text.strip():
         raise FeedbackInvalid("feedback text is empty: say what was found and done")
     sets = {"fed_back_at": at, "verdict": verdict, "feedback": text, "feedback_evidence": evidence or []}
-    return _move(conn, clue_id, "feed_back", actor, at, department, sets=sets)
+    clue = _move(conn, clue_id, "feed_back", actor, at, department, sets=sets)
+    restate_records(conn, clue.alert_id, at)  # a false alarm is withdrawn from the exchange's record
+    return clue
 
 
 def close(conn: Connection, clue_id: int, actor: str, at: datetime, note: str = "") -> RiskClue:
@@ -142,7 +145,9 @@ def close(conn: Connection, clue_id: int, actor: str, at: datetime, note: str = 
 def reopen(conn: Connection, clue_id: int, actor: str, at: datetime, note: str) -> RiskClue:
     """The feedback is not accepted: the clue goes back to the department to be handled again."""
     sets: dict[str, Any] = {"fed_back_at": None, "verdict": None, "feedback": None, "feedback_evidence": []}
-    return _move(conn, clue_id, "reopen", actor, at, None, note, sets=sets)
+    clue = _move(conn, clue_id, "reopen", actor, at, None, note, sets=sets)
+    restate_records(conn, clue.alert_id, at)  # a verdict taken back no longer speaks for the record
+    return clue
 
 
 def clues_of_alert(conn: Connection, alert_id: int, department: str | None = None) -> list[RiskClue]:

@@ -1,12 +1,13 @@
-"""Delivery of the outbox (hub/outbox.py) to the destinations of `outputs:`: fan-out, signed POSTs,
-retries with back-off and jitter, dead letters, order kept per record.
+"""Delivery of the outbox (hub/outbox.py) to the destinations of `outputs:`: fan-out, signed POSTs
+to webhooks, batches of records to the provincial exchange, retries with back-off and jitter, dead
+letters, order kept per record.
 
 Several processes may run `Deliverer.round` on one database: the fan-out runs one at a time (an
 advisory lock), and each due delivery is taken with FOR UPDATE SKIP LOCKED. A change is POSTed
 inside the transaction that holds its row: a process killed mid-send leaves the row pending, and
-it is sent again with the same idempotency key (`webhook-id`), so a receiver that keeps the keys
-it has seen takes every change exactly once. A later change of a record waits while an earlier
-one of the same record is pending or dead, for that destination.
+it is sent again with the same idempotency key (`webhook-id`; an exchange record's `cd_id`), so a
+receiver that keeps the keys it has seen takes every change exactly once. A later change of a
+record waits while an earlier one of the same record is pending or dead, for that destination.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import httpx
 from hub import audit
 from hub.backoff import jittered_delay
 from hub.config import Deployment
-from hub.config.outputs import Webhook
+from hub.config.outputs import Exchange, Webhook
 from hub.store.db import Connection, Database
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,22 @@ KEEP_DELIVERED = timedelta(days=7)
 PRUNE_EVERY = timedelta(hours=1)
 
 
+# The columns of a record that the exchange layout carries under names of its own (cd_*), and
+# the serial number, which is the hub's alone (`record_id` is the record's lasting key).
+_EXCHANGE_HEAD = {"operation": "cd_operation", "exchange_source": "cd_source", "exchange_time": "cd_time"}
+_NOT_EXCHANGED = ("id", "batch_id")
+
+
 class OutputError(ValueError):
     """A destination that cannot run as configured (its secret missing from the environment)."""
 
 
 @dataclass(frozen=True)
 class Destination:
-    """One configured webhook with its secret and its filters resolved."""
+    """One configured destination with its secret (a webhook's signing key, the exchange's
+    token) and its filters resolved."""
 
-    config: Webhook
+    config: Webhook | Exchange
     secret: bytes
     department_codes: frozenset[str]
 
@@ -62,11 +70,12 @@ class Destination:
         """Whether the destination's filters let this change through; a filter that is set lets
         nothing through that lacks its attribute (an alert has no department)."""
         c = self.config
+        kinds, severities = (c.kinds, c.severities) if isinstance(c, Webhook) else (["record"], [])
         return (
-            kind in c.kinds
+            kind in kinds
             and (not c.sites or site in c.sites)
             and (not self.department_codes or department in self.department_codes)
-            and (not c.severities or severity in c.severities)
+            and (not severities or severity in severities)
         )
 
     def backoff(self, attempts: int, rng: random.Random) -> timedelta:
@@ -88,14 +97,20 @@ def destinations(deployment: Deployment, environ: Mapping[str, str] | None = Non
     codes = {d.id: d.code for d in deployment.departments}
     found = []
     for i, output in enumerate(deployment.outputs):
-        text = environ.get(output.secret_env, "")
+        variable, what = (
+            (output.secret_env, "signing secret")
+            if isinstance(output, Webhook)
+            else (output.token_env, "exchange's access token")
+        )
+        text = environ.get(variable, "")
         if len(text) < MIN_SECRET:
             state = "too short" if text else "unset"
             raise OutputError(
-                f"outputs[{i}] ({output.id}): environment variable {output.secret_env} must hold the"
-                f" signing secret (at least {MIN_SECRET} characters); it is {state}"
+                f"outputs[{i}] ({output.id}): environment variable {variable} must hold the"
+                f" {what} (at least {MIN_SECRET} characters); it is {state}"
             )
-        found.append(Destination(output, _secret(text), frozenset(codes[d] for d in output.departments)))
+        secret = _secret(text) if isinstance(output, Webhook) else text.encode()
+        found.append(Destination(output, secret, frozenset(codes[d] for d in output.departments)))
     return found
 
 
@@ -158,6 +173,57 @@ FOR UPDATE OF d SKIP LOCKED
 """
 
 
+def exchange_record(outbox_id: int, record: dict[str, Any]) -> dict[str, Any]:
+    """A record as it stood after a change, in the exchange layout: its key for the receiver
+    (`cd_id`, the same on every retry), the operation I/U/D, source and time, then its fields."""
+    head = {"cd_id": f"msg_{outbox_id}"} | {cd: record[column] for column, cd in _EXCHANGE_HEAD.items()}
+    rest = {k: v for k, v in record.items() if k not in _EXCHANGE_HEAD and k not in _NOT_EXCHANGED}
+    return head | rest
+
+
+@dataclass
+class _Outcome:
+    """What a round did so far: deliveries taken, failed, dead, and destinations that failed
+    (their other changes wait for the next round)."""
+
+    taken: list[int] = field(default_factory=list)
+    failed: int = 0
+    dead: int = 0
+    down: set[str] = field(default_factory=set)
+
+    def settle(
+        self,
+        conn: Connection,
+        target: Destination,
+        deliveries: list[tuple[int, int]],
+        error: str | None,
+        now: datetime,
+        rng: random.Random,
+    ) -> None:
+        """Count deliveries (id, attempts so far) that went out together as taken, or as failed
+        once more: due again after the back-off, dead after the destination's last attempt."""
+        if error is None:
+            self.taken += [delivery_id for delivery_id, _ in deliveries]
+            return
+        self.down.add(target.name)
+        for delivery_id, attempts in deliveries:
+            attempts += 1
+            final = attempts >= target.config.max_attempts
+            conn.execute(
+                "UPDATE outbox_deliveries SET state = %s, attempts = %s, next_at = %s, last_error = %s"
+                " WHERE id = %s",
+                (
+                    "dead" if final else "pending",
+                    attempts,
+                    now + target.backoff(attempts, rng),
+                    error,
+                    delivery_id,
+                ),
+            )
+            self.dead += final
+            self.failed += not final
+
+
 @dataclass
 class Deliverer:
     """Fans out and delivers in rounds; `clock` and `rng` are injected so tests move time."""
@@ -179,42 +245,52 @@ class Deliverer:
             return Round(fanned)
         by_name = {t.name: t for t in self.targets}
         now = self.clock()
-        failed = dead = 0
-        down: set[str] = set()  # failed once this round: its other changes wait for the next
-        taken: list[int] = []
+        outcome = _Outcome()
         with self.db.transaction() as conn:
             due = conn.execute(_DUE, {"now": now, "names": list(by_name), "limit": self.batch}).fetchall()
+            batches: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = {}
             for delivery_id, name, attempts, outbox_id, kind, subject, change, at, body in due:
-                if name in down:
-                    continue
                 target = by_name[name]
+                if isinstance(target.config, Exchange):
+                    batches.setdefault(name, []).append((delivery_id, attempts, outbox_id, body))
+                    continue
+                if name in outcome.down:
+                    continue
                 message = {"id": f"msg_{outbox_id}", "kind": kind, "subject": subject, "change": change}
                 error = self._send(target, {**message, "at": at.isoformat(), "data": body}, now)
-                if error is None:
-                    taken.append(delivery_id)
-                    continue
-                down.add(name)
-                attempts += 1
-                final = attempts >= target.config.max_attempts
-                conn.execute(
-                    "UPDATE outbox_deliveries SET state = %s, attempts = %s, next_at = %s, last_error = %s"
-                    " WHERE id = %s",
-                    (
-                        "dead" if final else "pending",
-                        attempts,
-                        now + target.backoff(attempts, self.rng),
-                        error,
-                        delivery_id,
-                    ),
-                )
-                dead += final
-                failed += not final
+                outcome.settle(conn, target, [(delivery_id, attempts)], error, now, self.rng)
+            for name, rows in batches.items():
+                target = by_name[name]
+                size = target.config.batch if isinstance(target.config, Exchange) else len(rows)
+                for start in range(0, len(rows), size):
+                    if name in outcome.down:
+                        break
+                    chunk = rows[start : start + size]
+                    error = self._post_batch(target, [(outbox_id, body) for _, _, outbox_id, body in chunk])
+                    outcome.settle(conn, target, [(d, a) for d, a, _, _ in chunk], error, now, self.rng)
             conn.execute(
                 "UPDATE outbox_deliveries SET state = 'delivered', attempts = attempts + 1,"
                 " delivered_at = %s, last_error = NULL WHERE id = ANY(%s)",
-                (now, taken),
+                (now, outcome.taken),
             )
-        return Round(fanned, len(taken), failed, dead)
+        return Round(fanned, len(outcome.taken), outcome.failed, outcome.dead)
+
+    def _post_batch(self, target: Destination, rows: list[tuple[int, dict[str, Any]]]) -> str | None:
+        """POST records to the exchange in its layout; None when it took them all (2xx)."""
+        first, last = rows[0][0], rows[-1][0]
+        batch_id = f"{target.name}-{first}-{last}"
+        body = {
+            "cd_batch": batch_id,
+            "records": [exchange_record(outbox_id, data) for outbox_id, data in rows],
+        }
+        headers = {
+            "content-type": "application/json",
+            "authorization": f"Bearer {target.secret.decode()}",
+            "idempotency-key": batch_id,
+        }
+        return self._post(
+            target, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), headers
+        )
 
     def _send(self, target: Destination, message: dict[str, Any], now: datetime) -> str | None:
         """POST one change; None when the receiver took it (2xx), else what went wrong."""
@@ -227,6 +303,9 @@ class Deliverer:
             "webhook-signature": sign(target.secret, message["id"], stamp, body),
             "idempotency-key": message["id"],
         }
+        return self._post(target, body, headers)
+
+    def _post(self, target: Destination, body: bytes, headers: dict[str, str]) -> str | None:
         try:
             answer = self.client.post(
                 target.config.url, content=body, headers=headers, timeout=target.config.timeout

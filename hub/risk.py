@@ -15,18 +15,19 @@ from datetime import datetime
 from hub.config import Deployment
 from hub.store.db import Connection
 
-_FINDINGS = """
-    SELECT r.object_code, r.rule, r.inspected_at, min(c.risk_class),
-           coalesce(bool_or(c.verdict = 'false_alarm') OR bool_or(a.status = 'dismissed'), false),
+_FALSE = "coalesce(bool_or(c.verdict = 'false_alarm') OR bool_or(a.status = 'dismissed'), false)"
+# A finding judged false says no_problem on its record (hub/verdicts.py), so it is found by its verdict.
+_FINDINGS = f"""
+    SELECT r.object_code, r.rule, r.inspected_at, min(c.risk_class), {_FALSE},
            coalesce(bool_or(c.verdict = 'confirmed'), false)
     FROM supervision_actions r
     LEFT JOIN alerts a ON a.id = r.alert_id
     LEFT JOIN risk_clues c ON c.alert_id = r.alert_id
-    WHERE r.result = 'problem_found' AND r.operation <> 'D' AND r.object_code IS NOT NULL
-      AND r.inspected_at <= %(now)s
+    WHERE r.operation <> 'D' AND r.object_code IS NOT NULL AND r.inspected_at <= %(now)s
       AND (%(department)s::text IS NULL OR r.object_code IN (
            SELECT object_code FROM risk_clues WHERE department = %(department)s AND object_code IS NOT NULL))
     GROUP BY r.id
+    HAVING bool_or(r.result = 'problem_found') OR {_FALSE}
 """
 
 

@@ -19,7 +19,7 @@ from hub.config.domain import (
     default_deadlines,
 )
 from hub.config.edge import EdgeBoxes
-from hub.config.outputs import Webhook
+from hub.config.outputs import Output
 from hub.config.risk import RiskScoring
 from hub.config.rules import External, Fusion, Rule, watched_source
 from hub.config.types import Model, RiskClass, Seconds
@@ -153,7 +153,7 @@ class Deployment(Model):
         default_factory=RiskScoring,
         description="How supervised objects are graded by risk (GET /objects/risk)",
     )
-    outputs: list[Webhook] = Field(
+    outputs: list[Output] = Field(
         default_factory=list, description="Destinations the hub pushes its changes to (hub/delivery.py)"
     )
 

@@ -101,12 +101,17 @@ def _duplicate_keys(node: yaml.Node | None, loc: Loc = ()) -> Iterator[ConfigPro
             yield from _duplicate_keys(value, (*loc, index))
 
 
+def _tags(node: dict[Any, Any]) -> tuple[object, ...]:
+    return node.get("type"), node.get("kind")
+
+
 def _strip_union_tags(loc: Loc, data: Any) -> Loc:
-    """Drop the discriminator tag pydantic puts in paths inside tagged unions (rules[2].absence.zone)."""
+    """Drop the discriminator tag pydantic puts in paths inside tagged unions (rules[2].absence.zone,
+    outputs[0].webhook.url): a rule's `type`, an output's `kind`."""
     kept: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part not in node and node.get("type") == part:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in _tags(node):
             continue
         kept.append(part)
         if isinstance(node, dict):
