@@ -28,6 +28,7 @@ from hub.config.devices import Metric, Sensor
 from hub.events import EARLIEST  # the same window as every event's time
 from hub.storable import text_problem
 from iot.readings import Reading
+from iot.units import conversion
 
 MAX_PAYLOAD = 256 * 1024  # bytes; a gateway message of a few thousand readings fits
 MAX_NAME = 64  # characters of a metric name or sensor id; the registry's ids have at most 63
@@ -272,7 +273,13 @@ def _safe(name: str) -> str | None:
 
 
 def _value(sensor: Sensor | None, metric: str, raw: Any) -> float | str:
-    """The calibrated value, or why there is none."""
+    """The calibrated value, or why there is none. A value may name its unit (``{"value": 68,
+    "unit": "degF"}``): it is converted into the metric's unit first (iot/units.py)."""
+    unit = None
+    if isinstance(raw, dict):
+        unit, raw = raw.get("unit"), raw.get("value")
+        if not isinstance(unit, str) or name_problem(unit) is not None:
+            return 'a value with its unit is {"value": NUMBER, "unit": TEXT}'
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return f"value must be a number, got {type(raw).__name__}"
     try:
@@ -286,6 +293,11 @@ def _value(sensor: Sensor | None, metric: str, raw: Any) -> float | str:
     definition: Metric | None = sensor.metrics.get(metric)
     if definition is None:
         return f"unknown metric; sensor {sensor.id!r} has {', '.join(sorted(sensor.metrics))}"
+    if unit is not None:
+        line = conversion(unit, definition.unit)
+        if isinstance(line, str):
+            return line
+        value = value * line[0] + line[1]
     value = value * definition.scale + definition.offset
     if not definition.min <= value <= definition.max:
         bounds = f"[{definition.min:g}, {definition.max:g}]"
