@@ -1,7 +1,9 @@
 """Risk-clue workflow: issued -> claimed -> handled -> fed back -> closed, within deadlines.
 
 Every function that touches a clue takes the caller's `department`: a department sees and
-moves only its own clues, and another department's clue is simply not found.
+moves only its own clues, and another department's clue is simply not found. The one exception
+is reading (`supervising=True`): a department also sees the clues escalated to it for
+supervision (督办, hub/escalation.py), without moving them.
 """
 
 from __future__ import annotations
@@ -24,12 +26,26 @@ class FeedbackInvalid(ValueError):
     """Feedback without a verdict from the list or without text."""
 
 
-def get_clue(conn: Connection, clue_id: int, department: str | None = None) -> RiskClue:
-    """The clue, if it exists and (when `department` is given) belongs to that department."""
+def _visible(supervising: bool) -> str:
+    """A department's own clues, or also those escalated to it for supervision."""
+    if not supervising:
+        return "department = %(department)s"
+    return (
+        "(department = %(department)s"
+        " OR id IN (SELECT clue_id FROM clue_supervisors WHERE department = %(department)s))"
+    )
+
+
+def get_clue(
+    conn: Connection, clue_id: int, department: str | None = None, *, supervising: bool = False
+) -> RiskClue:
+    """The clue, if it exists and (when `department` is given) belongs to that department, or
+    with `supervising` was escalated to it."""
+    params = {"id": clue_id, "department": department}
+    visible = "true" if department is None else _visible(supervising)
     with conn.cursor(row_factory=args_row(RiskClue)) as cur:
         row = cur.execute(
-            f"SELECT {_COLUMNS} FROM risk_clues WHERE id = %s AND (%s::text IS NULL OR department = %s)",
-            (clue_id, department, department),
+            f"SELECT {_COLUMNS} FROM risk_clues WHERE id = %(id)s AND {visible}", params
         ).fetchone()
     if row is None:
         raise RecordNotFound(f"no clue {clue_id}")
@@ -40,19 +56,23 @@ def list_clues(
     conn: Connection,
     *,
     department: str | None = None,
+    supervising: bool = False,
     status: ClueStatus | None = None,
     overdue_at: datetime | None = None,
     site: str | None = None,
     before: tuple[datetime, int] | None = None,
     limit: int = 100,
 ) -> list[RiskClue]:
-    """Newest first; `overdue_at` keeps only the clues with a deadline passed at that moment.
+    """Newest first; `department` with `supervising` also lists the clues escalated to it;
+    `overdue_at` keeps only the clues with a deadline passed at that moment.
 
     `before` (issued_at, id) continues after the last clue of a previous page.
     """
     conditions = ["true"]
-    params: dict[str, object] = {"limit": limit}
-    for column, value in (("department", department), ("status", status), ("site", site)):
+    params: dict[str, object] = {"limit": limit, "department": department}
+    if department is not None:
+        conditions.append(_visible(supervising))
+    for column, value in (("status", status), ("site", site)):
         if value is not None:
             conditions.append(f"{column} = %({column})s")
             params[column] = value

@@ -73,7 +73,7 @@ class ClueFigures:
     claimed_in_time: int
     answered_in_time: int  # feedback (反馈) by the feedback deadline
     overdue: int  # claimed or answered after its deadline, or not yet and past it at `as_of`
-    escalated: int  # escalated (督办) by the hub at least once
+    escalated: int  # escalated (督办) to a supervising department at least once
     open: int  # not answered yet: issued, claimed or handled
     claim_p50: float | None
     claim_p90: float | None
@@ -127,7 +127,7 @@ WITH c AS (
            c.fed_back_at <= c.feedback_deadline AS answered_in_time,
            coalesce(c.claimed_at, %(now)s) > c.claim_deadline
                OR coalesce(c.fed_back_at, %(now)s) > c.feedback_deadline AS overdue,
-           EXISTS (SELECT 1 FROM clue_escalations e WHERE e.clue_id = c.id) AS escalated,
+           EXISTS (SELECT 1 FROM clue_supervisors e WHERE e.clue_id = c.id) AS escalated,
            c.status IN ('issued', 'claimed', 'handled') AS open
     FROM risk_clues c
     WHERE c.issued_at >= %(start)s AND c.issued_at < %(end)s

@@ -204,12 +204,24 @@ def _reading(
     return out
 
 
-# The note of an escalation (督办) in a clue's trail; {due}: the deadline missed, as a moment.
-ESCALATION_NOTES: dict[Language, dict[str, str]] = {
-    "zh": {"claim": "超过认领时限（{due}）未认领，督办", "feedback": "超过反馈时限（{due}）未反馈，督办"},
+# The note of a reminder (催办) in a clue's trail, at a missed deadline; {due}: that deadline.
+REMINDER_NOTES: dict[Language, dict[str, str]] = {
+    "zh": {"claim": "超过认领时限（{due}）未认领，催办", "feedback": "超过反馈时限（{due}）未反馈，催办"},
     "en": {
-        "claim": "not claimed by its claim deadline ({due}): escalated",
-        "feedback": "no feedback by its feedback deadline ({due}): escalated",
+        "claim": "not claimed by its claim deadline ({due}): reminded",
+        "feedback": "no feedback by its feedback deadline ({due}): reminded",
+    },
+}
+
+# The note of an escalation (督办) to the supervising department; {supervisor}: its name.
+ESCALATION_NOTES: dict[Language, dict[str, str]] = {
+    "zh": {
+        "claim": "超过认领时限（{due}）仍未认领，提请{supervisor}督办",
+        "feedback": "超过反馈时限（{due}）仍未反馈，提请{supervisor}督办",
+    },
+    "en": {
+        "claim": "still not claimed after its claim deadline ({due}): escalated to {supervisor}",
+        "feedback": "still no feedback after its feedback deadline ({due}): escalated to {supervisor}",
     },
 }
 

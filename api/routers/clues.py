@@ -1,4 +1,7 @@
-"""Risk clues: a department's list, detail with the trail, and claim / handle / feed back / close."""
+"""Risk clues: a department's list, detail with the trail, and claim / handle / feed back / close.
+
+A department reads its own clues and those escalated to it for supervision (督办); it acts only on
+its own: on a supervised one, claim, handle and feedback answer 403 and `allowed` is empty."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 
+from api.auth import Principal
 from api.deps import Admin, ClueWorker, Db, Reader, ServicesDep
+from api.errors import forbidden
 from api.routers import AUTH_RESPONSES, CONFLICT, NOT_FOUND, evidence_links
 from api.schemas import (
     ClueDetail,
@@ -36,25 +41,52 @@ def _public(clue: RiskClue, now: datetime) -> CluePublic:
     return CluePublic.model_validate({**clue.__dict__, "overdue": clue.overdue(now)})
 
 
-def _detail(conn: Connection, clue: RiskClue, now: datetime) -> ClueDetail:
+def _detail(conn: Connection, clue: RiskClue, now: datetime, caller: Principal) -> ClueDetail:
     trail = [TransitionPublic.model_validate(t) for t in CLUES.history(conn, clue.id)]
+    supervising = caller.department not in (None, clue.department)
     return ClueDetail.model_validate(
         {
             **clue.__dict__,
             "overdue": clue.overdue(now),
             "evidence_links": evidence_links([*clue.evidence, *clue.feedback_evidence]),
-            "allowed": CLUES.allowed(clue.status),
+            "allowed": [] if supervising else CLUES.allowed(clue.status),
             "trail": trail,
         }
     )
 
 
+def _own(conn: Connection, clue_id: int, caller: Principal) -> None:
+    """404 for a clue the caller cannot see; 403 for one it only supervises."""
+    if caller.department is None:
+        return
+    clue = clues.get_clue(conn, clue_id, caller.department, supervising=True)
+    if clue.department != caller.department:
+        raise forbidden(
+            ["path", "clue_id"],
+            f"clue {clue_id} is {clue.department}'s to answer: {caller.department} supervises it"
+            " (督办) and may read it only",
+        )
+
+
 async def _detailed(
-    db: Db, services: ServicesDep, step: Callable[[Connection, datetime], RiskClue]
+    db: Db,
+    services: ServicesDep,
+    caller: Principal,
+    clue_id: int,
+    step: Callable[[Connection, datetime], RiskClue],
+    *,
+    acting: bool = True,
 ) -> ClueDetail:
-    """Run `step` (a read or a move of the workflow) and answer the clue as it left it."""
+    """Run `step` (a read, or with `acting` a move of the workflow after checking the caller's
+    own clue) and answer the clue as it left it."""
     now = services.now()
-    return await db.run(lambda conn: _detail(conn, step(conn, now), now))
+
+    def run(conn: Connection) -> ClueDetail:
+        if acting:
+            _own(conn, clue_id, caller)
+        return _detail(conn, step(conn, now), now, caller)
+
+    return await db.run(run)
 
 
 @router.get("", response_model=CluePage, summary="List risk clues, newest first")
@@ -69,11 +101,13 @@ async def list_clues(
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[Cursor, Query()] = None,
 ) -> CluePage:
-    """A department sees only the clues routed to it; the others exist for it nowhere."""
+    """A department sees only the clues routed to it and those escalated to it for supervision
+    (督办); the others exist for it nowhere."""
     now = services.now()
     rows = await db.read(
         clues.list_clues,
         department=caller.department or department,
+        supervising=caller.department is not None,
         status=status,
         overdue_at=now if overdue else None,
         site=site,
@@ -86,7 +120,14 @@ async def list_clues(
 @router.get("/{clue_id}", response_model=ClueDetail, responses=NOT_FOUND, summary="One risk clue")
 async def get_clue(clue_id: RecordId, db: Db, caller: Reader, services: ServicesDep) -> ClueDetail:
     """The clue with its evidence links, the actions allowed now and its whole trail."""
-    return await _detailed(db, services, lambda conn, now: clues.get_clue(conn, clue_id, caller.department))
+    return await _detailed(
+        db,
+        services,
+        caller,
+        clue_id,
+        lambda conn, now: clues.get_clue(conn, clue_id, caller.department, supervising=True),
+        acting=False,
+    )
 
 
 @router.post("/{clue_id}/claim", summary="Claim a clue (认领)", response_model=ClueDetail, responses=_ACTION)
@@ -95,6 +136,8 @@ async def claim(clue_id: RecordId, db: Db, caller: ClueWorker, services: Service
     return await _detailed(
         db,
         services,
+        caller,
+        clue_id,
         lambda conn, now: clues.claim(conn, clue_id, caller.actor, now, department=caller.department),
     )
 
@@ -110,6 +153,8 @@ async def handle(
     return await _detailed(
         db,
         services,
+        caller,
+        clue_id,
         lambda conn, now: clues.handle(conn, clue_id, caller.actor, now, note, department=caller.department),
     )
 
@@ -141,7 +186,7 @@ async def feed_back(
             conn, clue_id, caller.actor, now, verdict, text, hashes, department=caller.department
         )
 
-    return await _detailed(db, services, step)
+    return await _detailed(db, services, caller, clue_id, step)
 
 
 @router.post(
@@ -156,7 +201,7 @@ async def close(
     """The supervising side is satisfied with the feedback."""
     note = body.note if body else ""
     return await _detailed(
-        db, services, lambda conn, now: clues.close(conn, clue_id, caller.actor, now, note)
+        db, services, caller, clue_id, lambda conn, now: clues.close(conn, clue_id, caller.actor, now, note)
     )
 
 
@@ -171,5 +216,9 @@ async def reopen(
 ) -> ClueDetail:
     """The feedback is not accepted: the department must handle the clue again."""
     return await _detailed(
-        db, services, lambda conn, now: clues.reopen(conn, clue_id, caller.actor, now, body.note)
+        db,
+        services,
+        caller,
+        clue_id,
+        lambda conn, now: clues.reopen(conn, clue_id, caller.actor, now, body.note),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from hub.config.types import (
     WEEKDAYS,
@@ -135,6 +135,35 @@ class Route(Model):
     risk_class: RiskClass | None = Field(
         default=None, description="Override of the rule's risk class for this route"
     )
+    escalate_to: Id | None = Field(
+        default=None,
+        description="Supervising department (督办): a clue of this route still without the step a missed"
+        " deadline asked for escalate_after later is escalated to it, and it may then read the clue",
+    )
+    escalate_after: Seconds = Field(
+        default=86400.0,
+        description="How long after a missed claim or feedback deadline the clue goes to escalate_to"
+        " (the department itself is reminded at the deadline)",
+    )
+
+    @field_validator("escalate_to")
+    @classmethod
+    def _another_department(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value == info.data.get("department"):
+            raise ValueError(
+                f"{value!r} is the route's own department: name the department that supervises it"
+            )
+        return value
+
+    @field_validator("escalate_after")
+    @classmethod
+    def _only_with_a_supervisor(cls, value: float, info: ValidationInfo) -> float:
+        # Runs only when given; escalate_to, declared before, is in info.data unless it was refused.
+        if "escalate_to" in info.data and info.data["escalate_to"] is None:
+            raise ValueError(
+                "escalate_after without escalate_to: name the supervising department or remove it"
+            )
+        return value
 
 
 class ClueDeadline(Model):

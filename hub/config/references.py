@@ -74,6 +74,7 @@ def reference_problems(d: Deployment) -> list[Problem]:
             out += _ref(("outputs", i, "departments", j), department, departments, "department")
     for i, route in enumerate(d.routing):
         out += _ref(("routing", i, "department"), route.department, departments, "department")
+        out += _ref(("routing", i, "escalate_to"), route.escalate_to, departments, "department")
         for j, site_id in enumerate(route.match.sites):
             out += _ref(("routing", i, "match", "sites", j), site_id, sites, "site")
         for j, code in enumerate(route.match.items):

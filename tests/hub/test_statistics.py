@@ -30,7 +30,7 @@ from tests.hub.feed import GAS, HALL, event, take
 CST = ZoneInfo("Asia/Shanghai")
 MONDAY, TUESDAY = date(2026, 11, 23), date(2026, 11, 24)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=CST)  # Wednesday noon
-GAS_ITEM = RecordCount("61011500200011", "食品生产经营场所安全生产条件的监督检查", 4, 4)
+GAS_ITEM = RecordCount("61011500200011", "食品生产经营场所安全生产条件的监督检查", 4, 3)  # one false alarm
 HALL_ITEM = RecordCount("61011500100001", "政务服务窗口工作人员在岗履职情况的监督检查", 1, 1)
 _ids = itertools.count()
 
@@ -85,27 +85,28 @@ def seeded(db: Database, pipeline: Pipeline, clock: Clock, demo_config: Deployme
     with db.transaction() as conn:
         clues.close(conn, m1, "supervisor:zhao", local(MONDAY, "03:00"))
     m2 = finding(db, pipeline, clock, GAS, local(MONDAY, "09:00"))
-    assert [e.clue_id for e in escalate_overdue(db, demo_config, local(MONDAY, "09:45"))] == [sunday, m2]
+    reminded = escalate_overdue(db, demo_config, local(MONDAY, "09:45")).reminded
+    assert [r.clue_id for r in reminded] == [sunday, m2]
     answer(db, m2, "market", local(MONDAY, "09:50"), local(TUESDAY, "08:00"))  # claimed late
     h1 = finding(db, pipeline, clock, HALL, local(MONDAY, "10:30"))
     answer(db, h1, "hall-office", local(MONDAY, "11:30"), None)
     m4 = finding(db, pipeline, clock, GAS, local(MONDAY, "12:00"), dismiss=True)
     answer(db, m4, "market", local(MONDAY, "12:05"), local(MONDAY, "12:20"), "false_alarm")
     m3 = finding(db, pipeline, clock, GAS, local(TUESDAY, "10:00"))  # never claimed
-    assert [e.clue_id for e in escalate_overdue(db, demo_config, NOW)] == [m3]
+    assert [r.clue_id for r in escalate_overdue(db, demo_config, NOW).reminded] == [m3]
     return db
 
 
 MARKET_MONDAY = ClueFigures(
-    "market", MONDAY, received=3, claimed_in_time=2, answered_in_time=3, overdue=1, escalated=1, open=0,
+    "market", MONDAY, received=3, claimed_in_time=2, answered_in_time=3, overdue=1, escalated=0, open=0,
     claim_p50=600.0, claim_p90=2520.0, answer_p50=7200.0, answer_p90=67680.0,
 )  # fmt: skip
 MARKET_TUESDAY = ClueFigures(
-    "market", TUESDAY, received=1, claimed_in_time=0, answered_in_time=0, overdue=1, escalated=1, open=1,
+    "market", TUESDAY, received=1, claimed_in_time=0, answered_in_time=0, overdue=1, escalated=0, open=1,
     claim_p50=None, claim_p90=None, answer_p50=None, answer_p90=None,
 )  # fmt: skip
 MARKET_PERIOD = ClueFigures(
-    "market", None, received=4, claimed_in_time=2, answered_in_time=3, overdue=2, escalated=2, open=1,
+    "market", None, received=4, claimed_in_time=2, answered_in_time=3, overdue=2, escalated=0, open=1,
     claim_p50=600.0, claim_p90=2520.0, answer_p50=7200.0, answer_p90=67680.0,
 )  # fmt: skip
 HALL_PERIOD = ClueFigures(
