@@ -28,12 +28,12 @@ from capture.frames import Frame
 from capture.worker import CameraWorker
 from hub.config import Deployment
 from hub.config.devices import Camera
-from hub.config.rules import CameraRule
+from hub.config.rules import CameraRule, Stationary
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event
 from vision.detections import Detections, Floats, Labels
 from vision.evidence import annotate, to_jpeg
-from vision.motion import MotionGate
+from vision.motion import MotionGate, WatchedRegion
 from vision.rules import Hit, VisionRule, build_rules
 from vision.sink import CameraSink
 from vision.tracking import Tracker
@@ -158,9 +158,9 @@ class CameraAnalyser:
         self.labeller = Labeller(
             camera.detect, models[camera.detect.model], self.settings.min_confidence, self.rules
         )
-        self.gate = MotionGate(camera.detect.motion)
         self.tracker = Tracker(self.settings.tracking)
         self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
+        self.gate = MotionGate(camera.detect.motion, self._watched())
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
         self.stats = AnalysisStats()
         self._detect = detect
@@ -169,6 +169,17 @@ class CameraAnalyser:
         self._clips: list[_PendingClip] = []
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"analysis-{camera.id}", daemon=True)
+
+    def _watched(self) -> list[WatchedRegion]:
+        """The zones of the camera's stationary rules: the gate must show their `max_movement`."""
+        out = []
+        for rule in self.rules:
+            config = rule.config
+            if isinstance(config, Stationary) and config.zone in self.zones:
+                xs, ys = zip(*self.zones[config.zone], strict=True)
+                box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
+                out.append(WatchedRegion(box, config.max_movement))
+        return out
 
     def start(self) -> None:
         self._thread.start()

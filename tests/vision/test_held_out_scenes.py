@@ -34,8 +34,9 @@ def clerk_leaves_and_returns(leave_at: float, back_at: float, duration: float) -
 
 def test_the_absence_clear_names_the_track_of_the_returned_clerk(start_hub: Any, detector: Detector) -> None:
     hub = start_hub(config({"type": "absence", "max_absence": 2, "smoothing": 1}, zone=scenes.POST_ZONE))
-    scenes.write_clip(clerk_leaves_and_returns(leave_at=1.0, back_at=5.0, duration=10.0), Path("clip.mp4"))
-    play(Path("clip.mp4"), analyser_for(hub, detector), fps=5)
+    scene = clerk_leaves_and_returns(leave_at=1.0, back_at=5.0, duration=10.0)
+    scenes.write_clip(scene, Path("clip.mp4"), fps=2)
+    play(Path("clip.mp4"), analyser_for(hub, detector), fps=2)
     with hub.db.transaction() as conn:
         rows = conn.execute("SELECT cleared, payload FROM events ORDER BY time").fetchall()
     assert [cleared for cleared, _ in rows] == [False, True], rows
@@ -101,3 +102,30 @@ def test_a_walker_is_tracked_across_the_line_at_the_default_rate_and_below(
         rows = conn.execute("SELECT payload FROM events WHERE NOT cleared").fetchall()
     assert len(rows) == 1, rows
     assert rows[0][0]["direction"] == "left_to_right" and len(rows[0][0]["tracks"]) == 1, rows
+
+
+def clerk_shifting(pixels: float, every: float, duration: float) -> scenes.Scene:
+    """The clerk at the post, shifting sideways by `pixels` and back, every `every` seconds."""
+    x, y = scenes.CLERK_SPOT
+    stops, shift, t, i = [(0.0, x, y)], 0.0, every, 0
+    while t < duration:
+        new = pixels * (i % 2 == 0)
+        stops += [(t, x + shift, y), (t + 0.2, x + new, y)]
+        shift, t, i = new, t + every, i + 1
+    stops.append((math.inf, x + shift, y))
+    route = scenes.Route(tuple(stops), scenes.CLERK_SCALE, bob=0)
+    return scenes.Scene((scenes.Actor("clerk", "clerk", route),), duration)
+
+
+def test_the_motion_gate_shows_a_stationary_rule_the_movement_it_looks_for(
+    start_hub: Any, detector: Detector
+) -> None:
+    # 4 px, every 2 s: too small for the gate's 160 px picture, larger than the rule's 2 px.
+    rule = {"type": "stationary", "min_duration": 5, "max_movement": 2}
+    hub = start_hub(config(rule, zone=scenes.POST_ZONE, detect={"motion": {"max_skip": 60}}))
+    scenes.write_clip(clerk_shifting(4.0, every=2.0, duration=12.0), Path("clip.mp4"), fps=2)
+    analyser = analyser_for(hub, detector)
+    play(Path("clip.mp4"), analyser, fps=2)
+    assert analyser.stats.detected >= 6, analyser.stats  # the first frame and each shift
+    with hub.db.transaction() as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)

@@ -34,6 +34,11 @@ class StationaryRule(ZonedRule[Stationary]):
     """Fires per track whose box centre has stayed within `max_movement` pixels of where it
     settled, in the zone, for `min_duration`.
 
+    That is what motionless means here: a clerk whose box centre shifts by more than
+    `max_movement` full-frame pixels has moved. The camera's motion gate compares the rule's zone
+    finely enough to see such a shift (`vision.motion.WatchedRegion`), so a skipped frame never
+    hides it; below a few pixels the detector's own jitter on a still person is of that size.
+
     - Moving further restarts the timer at the new place (and clears, at that frame, an
       occurrence that had fired).
     - A track missing from some frames, or seen outside the zone, keeps its timer for `grace`
