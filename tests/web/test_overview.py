@@ -1,5 +1,6 @@
-"""The overview: alerts per hour by severity over the deployment's last 24 hours and open clues
-per department, drawn with ECharts from what GET /alerts and GET /clues answer."""
+"""The overview: alerts per hour by severity over the deployment's last 24 hours, open clues per
+department, and the week's alerts and false alarms per site and rule, drawn with ECharts from
+what GET /alerts, GET /clues and GET /statistics answer."""
 
 from __future__ import annotations
 
@@ -55,7 +56,12 @@ def test_the_overview_draws_alerts_per_hour_by_severity_and_open_clues_per_depar
 ) -> None:
     hub.raise_finding(GAS, evidence=[])  # critical, a clue for the market department
     hub.raise_finding(WARM, evidence=[])  # major
-    late = hub.clue_of(hub.raise_finding(HALL)["alert_id"])  # minor, a clue for the hall's office
+    hall = hub.raise_finding(HALL)["alert_id"]  # minor, a clue for the hall's office
+    late = hub.clue_of(hall)
+    dismissed = hub.call(
+        "operator", "POST", f"/alerts/{hall}/dismiss", json={"note": "a visitor at the window"}
+    )
+    assert dismissed.status_code == 200, dismissed.text
     with hub.hub.db.transaction() as conn:
         conn.execute(
             "UPDATE risk_clues SET claim_deadline = now() - interval '1 hour' WHERE id = %s", (late,)
@@ -73,7 +79,15 @@ def test_the_overview_draws_alerts_per_hour_by_severity_and_open_clues_per_depar
     assert {s: int(n) for s, n in shown.items()} == per_severity
     drawn = page.locator(".per-department").get_attribute("data-loads") or ""
     assert {d: (int(o), int(v)) for d, o, v in (part.split(":") for part in drawn.split(","))} == loads
-    assert page.locator(".overview canvas").count() == 2  # both charts drawn
+    today = datetime.now(hub.hub.config.deployment.tz).date()
+    week = {"from": str(today - timedelta(days=6)), "to": str(today)}
+    figures = hub.call("operator", "GET", "/statistics", params=week).json()["alerts"]
+    per_rule = {f"{f['site']}/{f['rule']}": (f["alerts"], f["dismissed"]) for f in figures if f["alerts"]}
+    assert per_rule[f"{HALL['site']}/{HALL['rule']}"][1] >= 1  # the false alarm above
+    drawn = page.locator(".per-rule").get_attribute("data-loads") or ""
+    assert {r: (int(a), int(d)) for r, a, d in (part.split(":") for part in drawn.split(","))} == per_rule
+    expect(page.locator(".overview")).to_contain_text(f"{week['from']} 至 {week['to']}")
+    assert page.locator(".overview canvas").count() == 3  # every chart drawn
 
     department = browser.new_context(locale="zh-CN").new_page()
     sign_in(department, hub, MARKET, "/board")

@@ -150,6 +150,22 @@ export interface AlertCurve {
   points: CurvePoint[];
 }
 
+/** AlertCount in hub/statistics.py: alerts that began in the period, per site and rule. */
+export interface AlertCount {
+  site: string;
+  rule: string;
+  alerts: number;
+  dismissed: number;
+}
+
+/** Statistics in hub/statistics.py (the parts the dashboard shows): GET /statistics. */
+export interface Statistics {
+  first: string;
+  last: string;
+  timezone: string;
+  alerts: AlertCount[];
+}
+
 /** A refusal of the API, with the problem's `detail` as message. */
 export class ApiError extends Error {
   constructor(
@@ -205,6 +221,8 @@ export const api = {
     if (cursor) query.set("cursor", cursor);
     return call<CluePage>("GET", `/clues?${query}`);
   },
+  /** The figures of the local days `from` to `to` (YYYY-MM-DD, both included). */
+  statistics: (from: string, to: string) => call<Statistics>("GET", `/statistics?${new URLSearchParams({ from, to })}`),
   clue: (id: number) => call<ClueDetail>("GET", `/clues/${id}`),
   claim: (id: number) => call<ClueDetail>("POST", `/clues/${id}/claim`),
   handle: (id: number, note: string) => call<ClueDetail>("POST", `/clues/${id}/handle`, { note }),

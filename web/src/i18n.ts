@@ -172,6 +172,10 @@ const zh = {
   "overview.alerts": "告警数",
   "overview.clues": "线索数",
   "overview.capped": "仅统计了最近的 {n} 条告警",
+  "overview.perRule": "近 7 天各场所、规则的告警与误报（{first} 至 {last}）",
+  "overview.dismissed": "误报",
+  "overview.kept": "其余",
+  "overview.falseShare": "误报占比 {share}%",
   "overview.loadFailed": "总览加载失败：{detail}",
   "overview.none": "暂无数据",
 } as const;
@@ -345,6 +349,10 @@ const en: Record<MessageKey, string> = {
   "overview.alerts": "Alerts",
   "overview.clues": "Clues",
   "overview.capped": "Only the latest {n} alerts are counted",
+  "overview.perRule": "Alerts and false alarms per site and rule, last 7 days ({first} to {last})",
+  "overview.dismissed": "False alarms",
+  "overview.kept": "Others",
+  "overview.falseShare": "{share}% false alarms",
   "overview.loadFailed": "Could not load the overview: {detail}",
   "overview.none": "No data",
 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Clue, Severity } from "./api";
-import { alertsPerHour, cluesPerDepartment, HOUR, readAll, windowStart } from "./overview";
+import { alertsPerHour, cluesPerDepartment, HOUR, localDay, perRule, readAll, windowStart } from "./overview";
 
 const now = Date.parse("2026-03-01T08:47:00Z"); // 16:47 in Shanghai
 
@@ -68,5 +68,34 @@ describe("readAll", () => {
 
   it("stops at the cap and says so", async () => {
     expect(await readAll(page, 3)).toEqual({ items: [1, 2, 3], capped: true });
+  });
+});
+
+describe("localDay", () => {
+  it.each([
+    ["2026-03-01T15:59:59Z", 0, "2026-03-01"], // 23:59:59 in Shanghai
+    ["2026-03-01T16:00:00Z", 0, "2026-03-02"], // midnight there, still the 1st in UTC
+    ["2026-03-01T16:00:00Z", 6, "2026-02-24"],
+    ["2026-03-07T08:00:00Z", 6, "2026-03-01"], // across the end of February
+  ])("%s minus %i days", (iso, days, expected) => {
+    expect(localDay(Date.parse(iso), "Asia/Shanghai", days)).toBe(expected);
+  });
+});
+
+describe("perRule", () => {
+  it("names sites and rules from the catalogue, shares the false alarms, most alerts first", () => {
+    const rows = perRule(
+      [
+        { site: "hall", rule: "absence", alerts: 3, dismissed: 1 },
+        { site: "store", rule: "gas", alerts: 8, dismissed: 0 },
+        { site: "store", rule: "unknown", alerts: 0, dismissed: 0 },
+      ],
+      [{ id: "hall", name: "政务大厅", site: null }],
+      [{ id: "absence", name: "窗口人员离岗", site: null }],
+    );
+    expect(rows.map((r) => [r.label, r.alerts, r.falseShare])).toEqual([
+      ["store · gas", 8, 0],
+      ["政务大厅 · 窗口人员离岗", 3, 33],
+    ]);
   });
 });

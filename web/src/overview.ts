@@ -1,8 +1,9 @@
-// The overview's figures, from what the API already answers: alerts per hour by severity over the
-// last 24 hours of the deployment's clock (GET /alerts since then), and the open clues per
-// department (GET /clues in each open state). The statistics API will answer these in the store.
-import type { Alert, Clue, ClueStatus, Severity } from "./api";
-import { hourStart } from "./time";
+// The overview's figures: alerts per hour by severity over the last 24 hours of the deployment's
+// clock (GET /alerts since then: GET /statistics counts whole days), the open clues per department
+// (GET /clues in each open state, however old), and the week's alerts and false alarms per site
+// and rule (GET /statistics).
+import type { Alert, AlertCount, Clue, ClueStatus, Named, Severity } from "./api";
+import { hourStart, when } from "./time";
 
 export const HOUR = 3_600_000;
 export const SEVERITIES: readonly Severity[] = ["critical", "major", "minor", "info"];
@@ -66,4 +67,37 @@ export async function readAll<T>(
     cursor = got.next_cursor;
   } while (cursor && items.length < cap);
   return { items: items.slice(0, cap), capped: cursor !== null || items.length > cap };
+}
+
+/** The local day `days` before the one `at` falls in on `timeZone`'s clock, as YYYY-MM-DD. */
+export function localDay(at: number, timeZone: string, days = 0): string {
+  const [year, month, day] = when(new Date(at).toISOString(), timeZone).slice(0, 10).split("-").map(Number);
+  return new Date(Date.UTC(year, month - 1, day - days)).toISOString().slice(0, 10);
+}
+
+export interface RuleLoad {
+  site: string;
+  rule: string;
+  /** "骊山冷链物流冷库 · 可燃气体浓度超过20%LEL": the catalogue's names where it has them. */
+  label: string;
+  alerts: number;
+  dismissed: number;
+  /** Dismissed as false alarms, in percent of the alerts, rounded. */
+  falseShare: number;
+}
+
+/** Alerts and false alarms per site and rule, the most alerts first. */
+export function perRule(counts: AlertCount[], sites: Named[], rules: Named[]): RuleLoad[] {
+  const name = (named: Named[], id: string) => named.find((n) => n.id === id)?.name ?? id;
+  return counts
+    .filter((c) => c.alerts > 0)
+    .map((c) => ({
+      site: c.site,
+      rule: c.rule,
+      label: `${name(sites, c.site)} · ${name(rules, c.rule)}`,
+      alerts: c.alerts,
+      dismissed: c.dismissed,
+      falseShare: Math.round((100 * c.dismissed) / c.alerts),
+    }))
+    .sort((a, b) => b.alerts - a.alerts || a.label.localeCompare(b.label));
 }
