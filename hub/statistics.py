@@ -21,6 +21,7 @@ from hub.store.db import Connection
 
 Bucket = Literal["day", "week", "month"]
 DEFAULT_DAYS = 30
+_HOUR_END = timedelta(minutes=59, seconds=59, microseconds=999999)
 MAX_DAYS = 3 * 366  # a longer period is a question for the exchange's data warehouse, not the hub
 
 
@@ -83,12 +84,39 @@ class ClueFigures:
 
 @dataclass(frozen=True)
 class AlertCount:
-    """Alerts that began in the period, per site and rule, and how many operators dismissed."""
+    """Alerts that began in the period, per site and rule, and how many were false alarms:
+    dismissed by an operator or fed back as `false_alarm` by a department (each alert once)."""
 
     site: str
     rule: str
     alerts: int
     dismissed: int
+    false_alarms: int
+    false_share: float  # false_alarms / alerts
+
+
+@dataclass(frozen=True)
+class SourceCount:
+    """Alerts per camera or sensor (`camera:ID`, `sensor:ID`...), false alarms as in AlertCount."""
+
+    source: str
+    site: str
+    alerts: int
+    dismissed: int
+    false_alarms: int
+    false_share: float
+
+
+@dataclass(frozen=True)
+class ModelCount:
+    """Alerts per rule and the model version their first event names (payload `model`); only
+    alerts whose events name one."""
+
+    rule: str
+    model: str
+    alerts: int
+    false_alarms: int
+    false_share: float
 
 
 @dataclass(frozen=True)
@@ -113,6 +141,8 @@ class Statistics:
     as_of: datetime
     clues: list[ClueFigures]
     alerts: list[AlertCount]
+    sources: list[SourceCount]
+    models: list[ModelCount]
     records: list[RecordCount]
 
 
@@ -146,31 +176,144 @@ GROUP BY GROUPING SETS ((department, bucket), (department))
 ORDER BY department, bucket NULLS LAST
 """
 
-# A department's alerts are those that gave it a clue.
-_ALERTS = """
-SELECT a.site, a.rule, count(*)::int, count(*) FILTER (WHERE a.status = 'dismissed')::int
-FROM alerts a
-WHERE a.first_seen >= %(start)s AND a.first_seen < %(end)s
-  AND (%(department)s::text IS NULL
-       OR EXISTS (SELECT 1 FROM risk_clues c WHERE c.alert_id = a.id AND c.department = %(department)s))
-GROUP BY a.site, a.rule
-ORDER BY count(*) DESC, a.site, a.rule
+# The rolled-up spans of the period: whole months as months, the days around them as days.
+_SPANS = "((span = 'month' AND start = ANY(%(months)s)) OR (span = 'day' AND start = ANY(%(days)s)))"
+_SHARE = "coalesce(round(sum(false_alarms)::numeric / nullif(sum(alerts), 0), 4), 0)::float8"
+
+# A department's alerts are those that gave it a clue (the first clue, where several did).
+_ALERTS = f"""
+SELECT site, rule, sum(alerts)::int, sum(dismissed)::int, sum(false_alarms)::int, {_SHARE}
+FROM alert_rollups WHERE {_SPANS} AND (%(department)s::text IS NULL OR department = %(department)s)
+GROUP BY site, rule ORDER BY sum(alerts) DESC, site, rule
+"""
+_SOURCES = f"""
+SELECT source, site, sum(alerts)::int, sum(dismissed)::int, sum(false_alarms)::int, {_SHARE}
+FROM alert_rollups WHERE {_SPANS} AND (%(department)s::text IS NULL OR department = %(department)s)
+GROUP BY source, site ORDER BY sum(alerts) DESC, source
+"""
+_MODELS = f"""
+SELECT rule, model, sum(alerts)::int, sum(false_alarms)::int, {_SHARE}
+FROM alert_rollups WHERE {_SPANS} AND model <> ''
+  AND (%(department)s::text IS NULL OR department = %(department)s)
+GROUP BY rule, model ORDER BY rule, model
+"""
+_RECORDS = f"""
+SELECT item_code, max(item_name), sum(records)::int, sum(problem_found)::int
+FROM record_rollups WHERE {_SPANS} AND (%(code)s::text IS NULL OR department_code = %(code)s)
+GROUP BY item_code ORDER BY item_code
 """
 
-_RECORDS = """
-SELECT item_code, max(item_name), count(*)::int, count(*) FILTER (WHERE result = 'problem_found')::int
+# One local day of each kind, recomputed from the rows beneath it.
+_DAY = {
+    "alert": """
+INSERT INTO alert_rollups
+    (span, start, department, site, rule, source, model, alerts, dismissed, false_alarms)
+SELECT 'day', %(day)s, coalesce(c.department, ''), a.site, a.rule, a.source,
+       coalesce(e.payload->>'model', ''), count(*), count(*) FILTER (WHERE a.status = 'dismissed'),
+       count(*) FILTER (WHERE a.status = 'dismissed' OR c.false_alarm)
+FROM alerts a
+JOIN events e ON e.id = a.first_event
+LEFT JOIN LATERAL (SELECT min(department) AS department, bool_or(verdict = 'false_alarm') AS false_alarm
+                   FROM risk_clues WHERE alert_id = a.id) c ON true
+WHERE a.first_seen >= %(start)s AND a.first_seen < %(end)s
+GROUP BY 3, 4, 5, 6, 7
+""",
+    "record": """
+INSERT INTO record_rollups (span, start, department_code, item_code, item_name, records, problem_found)
+SELECT 'day', %(day)s, department_code, item_code, max(item_name), count(*),
+       count(*) FILTER (WHERE result = 'problem_found')
 FROM supervision_actions
 WHERE inspected_at >= %(start)s AND inspected_at < %(end)s AND operation <> 'D'
-  AND (%(code)s::text IS NULL OR department_code = %(code)s)
-GROUP BY item_code
-ORDER BY item_code
+GROUP BY department_code, item_code
+""",
+}
+# A month of each kind, summed from its days.
+_MONTH = {
+    "alert": """
+INSERT INTO alert_rollups
+    (span, start, department, site, rule, source, model, alerts, dismissed, false_alarms)
+SELECT 'month', %(month)s, department, site, rule, source, model,
+       sum(alerts), sum(dismissed), sum(false_alarms)
+FROM alert_rollups WHERE span = 'day' AND start >= %(month)s AND start < %(next)s
+GROUP BY department, site, rule, source, model
+""",
+    "record": """
+INSERT INTO record_rollups (span, start, department_code, item_code, item_name, records, problem_found)
+SELECT 'month', %(month)s, department_code, item_code, max(item_name), sum(records), sum(problem_found)
+FROM record_rollups WHERE span = 'day' AND start >= %(month)s AND start < %(next)s
+GROUP BY department_code, item_code
+""",
+}
+_TABLE = {"alert": "alert_rollups", "record": "record_rollups"}
+_EVERY_HOUR = """
+INSERT INTO statistics_dirty (kind, hour)
+SELECT DISTINCT 'alert', date_trunc('hour', first_seen) FROM alerts
+UNION ALL SELECT DISTINCT 'record', date_trunc('hour', inspected_at) FROM supervision_actions
 """
+_LOCK = 0x0FF5_57A7  # advisory lock: one refresh at a time
+
+
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+def refresh(conn: Connection, tz: ZoneInfo) -> int:
+    """Bring the rollups up to date with every change committed so far, in the caller's
+    transaction: the local days (in `tz`) of the hours the triggers noted, then their months.
+    Rebuilds everything when the rollups were made in another zone (or never). How many days
+    were recomputed."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+    zone = conn.execute("SELECT timezone FROM statistics_zone").fetchone()
+    if zone is None or zone[0] != tz.key:
+        for table in ("alert_rollups", "record_rollups", "statistics_dirty"):
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute(_EVERY_HOUR)
+        conn.execute(
+            "INSERT INTO statistics_zone (timezone) VALUES (%s)"
+            " ON CONFLICT (one) DO UPDATE SET timezone = EXCLUDED.timezone",
+            (tz.key,),
+        )
+    # Only the rows this transaction sees: a change committed later leaves its own for next time.
+    noted = conn.execute("DELETE FROM statistics_dirty RETURNING kind, hour").fetchall()
+    days: dict[str, set[date]] = {"alert": set(), "record": set()}
+    for kind, hour in noted:  # an hour lies in two local days where the offset is not whole hours
+        days[kind] |= {hour.astimezone(tz).date(), (hour + _HOUR_END).astimezone(tz).date()}
+    for kind, touched in days.items():
+        table = _TABLE[kind]
+        for day in sorted(touched):
+            start, end = Period(day, day).bounds(tz)
+            conn.execute(f"DELETE FROM {table} WHERE span = 'day' AND start = %s", (day,))
+            conn.execute(_DAY[kind], {"day": day, "start": start, "end": end})
+        for month in sorted({_month(day) for day in touched}):
+            conn.execute(f"DELETE FROM {table} WHERE span = 'month' AND start = %s", (month,))
+            conn.execute(_MONTH[kind], {"month": month, "next": _next_month(month)})
+    return sum(len(touched) for touched in days.values())
+
+
+def _spans(period: Period) -> tuple[list[date], list[date]]:
+    """The whole months of the period, and its days outside them."""
+    months, days = [], []
+    day = period.first
+    while day <= period.last:
+        month_end = _next_month(_month(day))
+        if day.day == 1 and month_end - timedelta(days=1) <= period.last:
+            months.append(day)
+            day = month_end
+        else:
+            days.append(day)
+            day += timedelta(days=1)
+    return months, days
 
 
 def statistics(
     conn: Connection, deployment: Deployment, period: Period, now: datetime, department: str | None = None
 ) -> Statistics:
-    """The figures of `period`; with `department` (an id of the deployment's), only its own."""
+    """The figures of `period`; with `department` (an id of the deployment's), only its own.
+    Brings the rollups up to date first (`refresh`), in the caller's transaction."""
     code = None
     if department is not None:
         known = deployment.department_by_id.get(department)
@@ -178,7 +321,9 @@ def statistics(
             names = ", ".join(sorted(deployment.department_by_id)) or "none"
             raise UnknownDepartment(f"no department {department!r} in the deployment; it has: {names}")
         code = known.code
+    refresh(conn, deployment.tz)
     start, end = period.bounds(deployment.tz)
+    months, days = _spans(period)
     params = {
         "start": start,
         "end": end,
@@ -187,13 +332,29 @@ def statistics(
         "bucket": period.bucket,
         "department": department,
         "code": code,
+        "months": months,
+        "days": days,
     }
     with conn.cursor(row_factory=args_row(ClueFigures)) as cur:
         clues = cur.execute(_CLUES, params).fetchall()
     with conn.cursor(row_factory=args_row(AlertCount)) as cur:
         alerts = cur.execute(_ALERTS, params).fetchall()
+    with conn.cursor(row_factory=args_row(SourceCount)) as cur:
+        sources = cur.execute(_SOURCES, params).fetchall()
+    with conn.cursor(row_factory=args_row(ModelCount)) as cur:
+        models = cur.execute(_MODELS, params).fetchall()
     with conn.cursor(row_factory=args_row(RecordCount)) as cur:
         records = cur.execute(_RECORDS, params).fetchall()
     return Statistics(
-        period.first, period.last, period.bucket, deployment.timezone, department, now, clues, alerts, records
+        period.first,
+        period.last,
+        period.bucket,
+        deployment.timezone,
+        department,
+        now,
+        clues,
+        alerts,
+        sources,
+        models,
+        records,
     )

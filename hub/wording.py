@@ -236,6 +236,8 @@ STATISTICS_LABELS: dict[Language, dict[str, str]] = {
         "answer_p50": "反馈用时中位数", "answer_p90": "反馈用时P90", "site": "场所", "rule": "规则",
         "alerts_count": "告警数", "dismissed": "误报撤销", "item_code": "事项编码", "item_name": "监管事项",
         "records_count": "记录数", "problem_found": "发现问题", "period": "统计期间",
+        "sources": "告警（按摄像头、传感器）", "models": "误报（按规则、模型版本）", "source": "设备",
+        "model": "模型版本", "false_alarms": "误报", "false_share": "误报率",
     },
     "en": {
         "clues": "Risk clues answered", "alerts": "Alerts by site and rule",
@@ -247,5 +249,8 @@ STATISTICS_LABELS: dict[Language, dict[str, str]] = {
         "answer_p90": "answer p90", "site": "site", "rule": "rule", "alerts_count": "alerts",
         "dismissed": "dismissed", "item_code": "item code", "item_name": "item", "records_count": "records",
         "problem_found": "problem found", "period": "period",
+        "sources": "Alerts by camera and sensor", "models": "False alarms by rule and model version",
+        "source": "source", "model": "model version", "false_alarms": "false alarms",
+        "false_share": "false share",
     },
 }  # fmt: skip

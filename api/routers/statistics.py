@@ -19,7 +19,7 @@ router = APIRouter(prefix="/statistics", tags=["statistics"], responses=AUTH_RES
 @router.get(
     "",
     response_model=Statistics,
-    summary="Figures per department, site, rule and supervision item over a period",
+    summary="Figures per department, site, rule, source, model and supervision item over a period",
     responses={403: {"description": "Another department's figures asked for with a department's token"}},
 )
 async def get_statistics(
@@ -40,9 +40,12 @@ async def get_statistics(
 ) -> Statistics:
     """Per department and bucket, and for the whole period (`bucket` null): clues received,
     claimed and answered in time, overdue, escalated (督办) and open, with the median and 90th
-    percentile of seconds to claim and to answer; alerts per site and rule; supervision-action
-    records per item. Days are those of the deployment's time zone; a clue counts on the day it
-    was issued, overdue and open as they stand now."""
+    percentile of seconds to claim and to answer; alerts per site and rule, per camera or sensor
+    (source) and per model version (where the events name one), each with the false alarms
+    (dismissed by an operator or fed back as such) and their share; supervision-action records
+    per item. Days are those of the deployment's time zone; a clue counts on the day it was
+    issued, overdue and open as they stand now; an alert on the day it began, judged as it
+    stands now."""
     if caller.department is not None:
         if department not in (None, caller.department):
             raise forbidden(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 out = Console(soft_wrap=True)
 DAY = ["%Y-%m-%d"]
+FALSE_COLUMNS = ("alerts_count", "dismissed", "false_alarms", "false_share")
 
 
 def run(
@@ -36,7 +37,8 @@ def run(
     department: Annotated[str | None, typer.Option(help="Only this department's figures (its id)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON, as GET /statistics answers")] = False,
 ) -> None:
-    """How departments answered their risk clues, alerts per site and rule, and records per item."""
+    """How departments answered their risk clues; alerts and false alarms per site and rule, camera
+    or sensor, and model version; records per item."""
     from pydantic import TypeAdapter
 
     from hub.pipeline import utc_now
@@ -70,7 +72,8 @@ def run(
 
 
 def show(figures: Statistics, deployment: Deployment, console: Console) -> None:
-    """The three tables: clues per department and bucket, alerts per site and rule, records per item."""
+    """The tables: clues per department and bucket; alerts and false alarms per site and rule, per
+    source and per model version; records per item."""
     from rich.table import Table
 
     from hub.wording import STATISTICS_LABELS, duration, zone_note
@@ -98,17 +101,49 @@ def show(figures: Statistics, deployment: Deployment, console: Console) -> None:
         )
     console.print(clues)
 
+    def share(value: float) -> str:
+        return f"{value:.0%}"
+
     alerts = Table(title=words["alerts"])
-    for column in ("site", "rule", "alerts_count", "dismissed"):
-        alerts.add_column(
-            words[column], justify="right" if column in ("alerts_count", "dismissed") else "left"
-        )
+    for column in ("site", "rule", *FALSE_COLUMNS):
+        alerts.add_column(words[column], justify="left" if column in ("site", "rule") else "right")
     for a in figures.alerts:
         site, rule = deployment.site_by_id.get(a.site), deployment.rule_by_id.get(a.rule)
         alerts.add_row(
-            site.name if site else a.site, rule.name if rule else a.rule, str(a.alerts), str(a.dismissed)
+            site.name if site else a.site,
+            rule.name if rule else a.rule,
+            *(str(n) for n in (a.alerts, a.dismissed, a.false_alarms)),
+            share(a.false_share),
         )
     console.print(alerts)
+
+    sources = Table(title=words["sources"])
+    for column in ("source", "site", *FALSE_COLUMNS):
+        sources.add_column(words[column], justify="left" if column in ("source", "site") else "right")
+    for x in figures.sources:
+        site = deployment.site_by_id.get(x.site)
+        sources.add_row(
+            x.source,
+            site.name if site else x.site,
+            *(str(n) for n in (x.alerts, x.dismissed, x.false_alarms)),
+            share(x.false_share),
+        )
+    console.print(sources)
+
+    if figures.models:  # only where the events name the model that made them
+        models = Table(title=words["models"])
+        for column in ("rule", "model", "alerts_count", "false_alarms", "false_share"):
+            models.add_column(words[column], justify="left" if column in ("rule", "model") else "right")
+        for m in figures.models:
+            rule = deployment.rule_by_id.get(m.rule)
+            models.add_row(
+                rule.name if rule else m.rule,
+                m.model,
+                str(m.alerts),
+                str(m.false_alarms),
+                share(m.false_share),
+            )
+        console.print(models)
 
     records = Table(title=words["records"])
     for column in ("item_code", "item_name", "records_count", "problem_found"):

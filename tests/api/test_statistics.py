@@ -13,8 +13,9 @@ from tests.api.conftest import Api
 from tests.conftest import Clock
 from tests.hub.feed import GAS, HALL
 
-COLDSTORE = {"site": "lintong-coldstore", "rule": "coldstore-gas-high", "alerts": 2, "dismissed": 0}
-HALL_ALERTS = {"site": "lintong-hall", "rule": "window-absence", "alerts": 1, "dismissed": 0}
+NONE_FALSE = {"dismissed": 0, "false_alarms": 0, "false_share": 0.0}
+COLDSTORE = {"site": "lintong-coldstore", "rule": "coldstore-gas-high", "alerts": 2, **NONE_FALSE}
+HALL_ALERTS = {"site": "lintong-hall", "rule": "window-absence", "alerts": 1, **NONE_FALSE}
 GAS_ITEM, HALL_ITEM = "61011500200011", "61011500100001"
 
 
@@ -58,6 +59,10 @@ def test_figures_after_a_claim_and_an_escalation_for_each_caller(api: Api) -> No
         hall = period_rows(every)["hall-office"]
         assert (hall["received"], hall["overdue"], hall["escalated"], hall["open"]) == (1, 0, 0, 1)
         assert every["alerts"] == [COLDSTORE, HALL_ALERTS]
+        assert [(s["source"], s["alerts"]) for s in every["sources"]] == [
+            ("sensor:coldstore-gas", 2),
+            ("camera:hall-window-1", 1),
+        ]
         assert [(r["item_code"], r["records"]) for r in every["records"]] == [(HALL_ITEM, 1), (GAS_ITEM, 2)]
         assert (every["timezone"], every["department"], every["bucket"]) == ("Asia/Shanghai", None, "day")
         assert figures(api, "operator", **period) == every
@@ -69,6 +74,7 @@ def test_figures_after_a_claim_and_an_escalation_for_each_caller(api: Api) -> No
             [COLDSTORE],
             "market",
         )
+        assert [s["source"] for s in own["sources"]] == ["sensor:coldstore-gas"]
         assert [r["item_code"] for r in own["records"]] == [GAS_ITEM]
         assert list(period_rows(figures(api, "hall", **period))) == ["hall-office"]
     finally:

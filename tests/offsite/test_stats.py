@@ -83,6 +83,17 @@ def test_tables_in_chinese(deployed: tuple[dict[str, str], date], tmp_path: Path
         "可燃气体浓度超过20%LEL",
         "1",
         "0",
+        "0",
+        "0%",
+    ]
+    assert "告警（按摄像头、传感器）" in done.stdout and "误报率" in done.stdout
+    assert cells(done.stdout, "camera:hall-window-1") == [
+        "camera:hall-window-1",
+        "临潼区政务服务大厅",
+        "1",
+        "0",
+        "0",
+        "0%",
     ]
     assert cells(done.stdout, "61011500200011")[2:] == ["1", "1"]
     assert "times in Asia/Shanghai" in done.stdout

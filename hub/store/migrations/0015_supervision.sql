@@ -13,3 +13,76 @@ CREATE TABLE clue_supervisors (
 );
 -- The clues a supervising department reads (hub/clues.py).
 CREATE INDEX clue_supervisors_department ON clue_supervisors (department, clue_id);
+
+-- The figures of hub/statistics.py (its one writer of these tables), rolled up per local day and
+-- month of the deployment's time zone, so that a year's figures read thousands of rows, not
+-- millions. Triggers note, in the transaction of each change that moves a figure, the UTC hour of
+-- the alert or record it touches (a new alert, a status or verdict that changed, a record's
+-- result or withdrawal); hub.statistics.refresh recomputes the local days of those hours from the
+-- rows themselves, so that a late dismissal or verdict lands in the day the alert began.
+CREATE TABLE statistics_dirty (
+    id   bigserial PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('alert', 'record')),
+    hour timestamptz NOT NULL
+);
+
+-- The zone the rollups' days are local to: another zone rebuilds them all.
+CREATE TABLE statistics_zone (
+    one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+    timezone text NOT NULL
+);
+
+-- Alerts that began in the span, by the department of their (first) clue ('' none), site, rule,
+-- source and the model version their first event names ('' none).
+CREATE TABLE alert_rollups (
+    span         text NOT NULL CHECK (span IN ('day', 'month')),
+    start        date NOT NULL,
+    department   text NOT NULL,
+    site         text NOT NULL,
+    rule         text NOT NULL,
+    source       text NOT NULL,
+    model        text NOT NULL,
+    alerts       integer NOT NULL,
+    dismissed    integer NOT NULL,
+    false_alarms integer NOT NULL,
+    PRIMARY KEY (span, start, department, site, rule, source, model)
+);
+
+-- Supervision-action records inspected in the span (withdrawn ones left out), by department and item.
+CREATE TABLE record_rollups (
+    span            text NOT NULL CHECK (span IN ('day', 'month')),
+    start           date NOT NULL,
+    department_code text NOT NULL,
+    item_code       text NOT NULL,
+    item_name       text NOT NULL,
+    records         integer NOT NULL,
+    problem_found   integer NOT NULL,
+    PRIMARY KEY (span, start, department_code, item_code)
+);
+
+CREATE FUNCTION statistics_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'alerts' THEN
+        INSERT INTO statistics_dirty (kind, hour) VALUES ('alert', date_trunc('hour', NEW.first_seen));
+    ELSIF TG_TABLE_NAME = 'risk_clues' THEN
+        INSERT INTO statistics_dirty (kind, hour)
+            SELECT 'alert', date_trunc('hour', a.first_seen) FROM alerts a WHERE a.id = NEW.alert_id;
+    ELSE
+        INSERT INTO statistics_dirty (kind, hour) VALUES ('record', date_trunc('hour', NEW.inspected_at));
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER alerts_statistics_insert AFTER INSERT ON alerts
+    FOR EACH ROW EXECUTE FUNCTION statistics_mark();
+CREATE TRIGGER alerts_statistics_update AFTER UPDATE ON alerts
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION statistics_mark();
+CREATE TRIGGER risk_clues_statistics_insert AFTER INSERT ON risk_clues
+    FOR EACH ROW EXECUTE FUNCTION statistics_mark();
+CREATE TRIGGER risk_clues_statistics_update AFTER UPDATE ON risk_clues
+    FOR EACH ROW WHEN (OLD.verdict IS DISTINCT FROM NEW.verdict) EXECUTE FUNCTION statistics_mark();
+CREATE TRIGGER supervision_actions_statistics_insert AFTER INSERT ON supervision_actions
+    FOR EACH ROW EXECUTE FUNCTION statistics_mark();
+CREATE TRIGGER supervision_actions_statistics_update AFTER UPDATE ON supervision_actions
+    FOR EACH ROW WHEN (OLD.result IS DISTINCT FROM NEW.result OR OLD.operation IS DISTINCT FROM NEW.operation)
+    EXECUTE FUNCTION statistics_mark();
