@@ -19,6 +19,7 @@ from api.listener import Listener
 from api.metrics import ApiMetrics, RequestMetrics
 from api.routers import (
     alerts,
+    cameras,
     catalogue,
     clues,
     config,
@@ -100,6 +101,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
     for module in (
         alerts,
         readings,
+        cameras,
         clues,
         records,
         outputs,

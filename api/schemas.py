@@ -291,6 +291,7 @@ class Catalogue(BaseModel):
         description="Cameras and sensors, as alerts name them (camera:ID, sensor:ID)"
     )
     rules: list[Named]
+    departments: list[Named] = Field(description="Departments, as clues and records name them")
 
 
 class Me(BaseModel):
@@ -303,6 +304,9 @@ class Me(BaseModel):
     session: bool = Field(description="A dashboard login's session (revoked by /auth/logout)")
     expires_at: datetime | None
     timezone: str = Field(description="The deployment's IANA time zone, for showing times")
+    language: Literal["zh", "en"] = Field(
+        description="The deployment's language: an interface's default until the user picks another"
+    )
 
 
 class Health(BaseModel):

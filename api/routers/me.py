@@ -14,8 +14,9 @@ _SESSION = "session:"  # the token name `log_in` gives a dashboard session
 
 @router.get("/me", response_model=Me, summary="The caller behind this token")
 async def me(caller: Caller, services: ServicesDep) -> Me:
-    """Role and scope of the token sent, and the deployment's time zone for showing times. Only a
-    convenience for interfaces: every other route still checks the role itself."""
+    """Role and scope of the token sent, the deployment's time zone for showing times and its
+    language as the interface's default. Only a convenience for interfaces: every other route
+    still checks the role itself."""
     name = caller.name.removeprefix(_SESSION)
     return Me(
         name=name,
@@ -25,4 +26,5 @@ async def me(caller: Caller, services: ServicesDep) -> Me:
         session=caller.name.startswith(_SESSION),
         expires_at=caller.expires_at,
         timezone=services.hub.config.deployment.timezone,
+        language=services.hub.config.deployment.language,
     )
