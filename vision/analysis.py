@@ -233,10 +233,11 @@ class CameraAnalyser:
                 return  # another occurrence of the rule goes on: its alert stays open
         else:
             active.add(key)
+            rule = next(r.config for r in self.rules if r.config.id == hit.rule)
             picture = annotate(
                 frame.image,
                 tracked,
-                title=f"{self.camera.id} / {hit.rule}",
+                title=f"{rule.name} · {self.camera.name}",
                 at=hit.time.astimezone(self.tz),
                 hit_tracks=hit.tracks,
                 hit_boxes=hit.boxes,

@@ -1,12 +1,24 @@
-"""Evidence pictures: the frame of a finding with its boxes, track ids, zone or line and rule drawn."""
+"""Evidence pictures: the frame of a finding with its boxes, track ids, zone or line and rule drawn.
+
+Shapes are drawn with OpenCV; text with Pillow in a CJK font (OpenCV's fonts have no Chinese
+glyphs), so that a picture says "窗口人员离岗 · 1号窗口 · 2026-12-02 10:31:05 +0800". The font is the
+first of `CJK_FONTS` present (Debian's fonts-noto-cjk or fonts-wqy-microhei, which the README's
+commands install), or the file `OFFSITE_EVIDENCE_FONT` names.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image as Pillow
+from PIL import ImageDraw, ImageFont
 
 from capture.frames import Image
 from vision.detections import NO_TRACK, Detections
@@ -17,17 +29,48 @@ _OTHER = (160, 160, 160)  # BGR: objects not involved in the finding
 _HIT = (0, 0, 255)  # the objects the finding is about
 _ZONE = (0, 215, 255)
 _LINE = (255, 128, 0)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
+CJK_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
+log = logging.getLogger(__name__)
 
 
-def _text(
-    image: Image, text: str, origin: tuple[int, int], colour: tuple[int, int, int], scale: float
-) -> None:
-    (w, h), base = cv2.getTextSize(text, _FONT, scale, 1)
-    x, y = origin
-    y = max(y, h + base)
-    cv2.rectangle(image, (x, y - h - base), (x + w + 4, y + base // 2), colour, -1)
-    cv2.putText(image, text, (x + 2, y - base // 2), _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+@functools.cache
+def _font_file() -> str | None:
+    named = os.environ.get("OFFSITE_EVIDENCE_FONT")
+    for candidate in ([named] if named else []) + list(CJK_FONTS):
+        if Path(candidate).is_file():
+            return candidate
+    log.warning(
+        "no CJK font for evidence labels (install fonts-noto-cjk or fonts-wqy-microhei, or name one"
+        " in OFFSITE_EVIDENCE_FONT): Chinese words in pictures are drawn as boxes"
+    )
+    return None
+
+
+@functools.cache
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    path = _font_file()
+    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+
+
+def _texts(image: Image, labels: list[tuple[str, tuple[int, int], tuple[int, int, int], int]]) -> Image:
+    """`image` with each label (text, top-left, BGR background, font size) written in white on its
+    background, all in one pass through Pillow."""
+    if not labels:
+        return image
+    picture = Pillow.fromarray(np.ascontiguousarray(image[:, :, ::-1]))
+    draw = ImageDraw.Draw(picture)
+    for text, (x, y), (b, g, r), size in labels:
+        font = _font(size)
+        left, top, right, bottom = (round(v) for v in draw.textbbox((0, 0), text, font=font))
+        pad = max(2, size // 6)
+        y = max(0, y - (bottom - top) - 2 * pad)  # above the point, as a box's label sits on it
+        draw.rectangle((x, y, x + right - left + 2 * pad, y + bottom - top + 2 * pad), fill=(r, g, b))
+        draw.text((x + pad - left, y + pad - top), text, font=font, fill=(255, 255, 255))
+    return np.asarray(picture)[:, :, ::-1].copy()
 
 
 def annotate(
@@ -42,11 +85,12 @@ def annotate(
     line: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> Image:
     """A copy of `image` with the finding drawn: zone or line, every box with label and track id
-    (the finding's own in red), and a header with the rule and the time. Text is ASCII: ids, not
-    display names, since OpenCV's fonts have no CJK glyphs."""
+    (the finding's own in red), and a header with `title` (the rule's and the camera's names, in
+    any language) and the time."""
     out = image.copy()
-    scale = max(0.5, out.shape[1] / 1600)
+    size = max(14, round(out.shape[1] / 60))  # pixels of a header letter: 32 at 1080p, 21 at 720p
     thick = max(1, round(out.shape[1] / 640))
+    labels: list[tuple[str, tuple[int, int], tuple[int, int, int], int]] = []
     if zone is not None:
         points = np.asarray(zone, np.int32).reshape(-1, 1, 2)
         shade = out.copy()
@@ -64,12 +108,13 @@ def annotate(
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
         name = f"{label} #{track} {conf:.2f}" if track != NO_TRACK else f"{label} {conf:.2f}"
-        _text(out, name, (x1, y1 - 2), colour, scale * 0.8)
+        labels.append((name, (x1, y1), colour, round(size * 0.8)))
     for box in hit_boxes:
         x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), _HIT, thick + 1)
-    _text(out, f"{title}  {at:%Y-%m-%d %H:%M:%S %z}", (0, 0), (40, 40, 40), scale)
-    return out
+    header = f"{title} · {at:%Y-%m-%d %H:%M:%S %z}"
+    labels.append((header, (0, 0), (40, 40, 40), size))  # the header last: on top of all
+    return _texts(out, labels)
 
 
 def to_jpeg(image: Image, quality: int = 85) -> bytes:
