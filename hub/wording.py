@@ -83,6 +83,12 @@ _KINDS: dict[Language, dict[str, str]] = {
 }  # fmt: skip
 
 
+def label(name: str, language: Language = "zh") -> str:
+    """A detection label (person, car, cell phone) as a person reads it in `language`."""
+    words, spoken = _WORDS[language], name.replace("_", " ")  # models name cell_phone or cell phone
+    return words.get(name) or words.get(spoken, spoken)
+
+
 def duration(seconds: float, language: Language = "zh") -> str:
     """A span as people write it: whole seconds, then minutes, hours and days ("4 分 10 秒")."""
     total = max(0, round(seconds))
@@ -146,7 +152,7 @@ def _facts(payload: Mapping[str, object], rule: Rule, deployment: Deployment) ->
         facts["camera"] = facts["device"] = cameras.get(camera, camera)
     labels = getattr(rule, "labels", None)
     if isinstance(labels, list):
-        facts["labels"] = words["and"].join(words.get(str(label), str(label)) for label in labels)
+        facts["labels"] = words["and"].join(label(str(name), language) for name in labels)
     for key in ("absent_for", "duration", "window"):
         if isinstance(span := payload.get(key), int | float):
             facts[key] = duration(span, language)

@@ -21,6 +21,7 @@ from PIL import Image as Pillow
 from PIL import ImageDraw, ImageFont
 
 from capture.frames import Image
+from hub.wording import Language, label
 from vision.detections import NO_TRACK, Detections
 
 Polygon = Sequence[tuple[float, float]]
@@ -83,10 +84,11 @@ def annotate(
     hit_boxes: Sequence[tuple[float, float, float, float]] = (),
     zone: Polygon | None = None,
     line: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    language: Language = "zh",
 ) -> Image:
     """A copy of `image` with the finding drawn: zone or line, every box with label and track id
     (the finding's own in red), and a header with `title` (the rule's and the camera's names, in
-    any language) and the time."""
+    any language) and the time; labels in `language` (人员 #3 0.91)."""
     out = image.copy()
     size = max(14, round(out.shape[1] / 60))  # pixels of a header letter: 32 at 1080p, 21 at 720p
     thick = max(1, round(out.shape[1] / 640))
@@ -101,13 +103,14 @@ def annotate(
         start, end = (tuple(round(v) for v in p) for p in line)
         cv2.arrowedLine(out, start, end, _LINE, thick + 1, cv2.LINE_AA, tipLength=0.05)
     hits = set(hit_tracks)
-    for box, label, track, conf in zip(
+    for box, kind, track, conf in zip(
         detections.xyxy, detections.labels, detections.tracker_id, detections.confidence, strict=True
     ):
         colour = _HIT if track != NO_TRACK and int(track) in hits else _OTHER
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
-        name = f"{label} #{track} {conf:.2f}" if track != NO_TRACK else f"{label} {conf:.2f}"
+        word = label(str(kind), language)
+        name = f"{word} #{track} {conf:.2f}" if track != NO_TRACK else f"{word} {conf:.2f}"
         labels.append((name, (x1, y1), colour, round(size * 0.8)))
     for box in hit_boxes:
         x1, y1, x2, y2 = (round(v) for v in box)

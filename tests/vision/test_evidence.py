@@ -50,3 +50,18 @@ def test_every_box_gets_its_label_beside_it() -> None:
             )
             == 0
         )
+
+
+def test_box_labels_speak_the_deployment_language() -> None:
+    one = Detections(
+        xyxy=np.array([[100, 300, 300, 700]], np.float32),
+        confidence=np.array([0.91], np.float32),
+        class_id=np.array([0]),
+        labels=np.array(["person"]),
+        tracker_id=np.array([3]),
+    )
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    zh, en = (annotate(frame, one, title="x", at=AT, language=language) for language in ("zh", "en"))
+    label = (slice(270, 300), slice(100, 260))
+    assert np.count_nonzero(zh[label] != en[label]) > 50  # 人员 #3 0.91, person #3 0.91
+    assert np.count_nonzero(zh[:260] != en[:260]) == 0  # the same header
