@@ -16,6 +16,12 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
+def transition_id(rule: str, at: datetime, fired: bool) -> str:
+    """Deterministic id of a rule's fire or clear at a moment (the sensor rules', a fusion's):
+    judged again, after a restart or by a second worker, it is the same event, taken once."""
+    return f"{rule}:{at.astimezone(UTC):%Y%m%dT%H%M%S.%f}:{'fire' if fired else 'clear'}"
+
+
 class Event(BaseModel):
     """A finding (or the end of one) reported by a rule. Taking the same id twice changes nothing."""
 

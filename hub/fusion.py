@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from psycopg.rows import args_row
 from pydantic import JsonValue
 
 from hub.config import Deployment
 from hub.config.rules import Fusion, SensorRule
-from hub.events import Event
+from hub.events import Event, transition_id
 from hub.store.db import Connection, columns_of
 
 MAX_EVIDENCE = 32  # an event cites at most this many files (`Event.evidence`)
@@ -53,11 +53,6 @@ class Fused:
 
     event: Event
     parts: list[str]
-
-
-def event_id(rule: str, at: datetime, fired: bool) -> str:
-    """Deterministic id of a fusion's change: judged again, it is the same event, taken once."""
-    return f"{rule}:{at.astimezone(UTC):%Y%m%dT%H%M%S.%f}:{'fire' if fired else 'clear'}"
 
 
 def _part_event(conn: Connection, where: str, params: tuple[object, ...]) -> PartEvent | None:
@@ -176,7 +171,7 @@ class FusionJudge:
             payload = {"type": fusion.type, "reason": why, "missing": list(missing), "present": list(present)}
             evidence = []
         event = Event(
-            id=event_id(fusion.id, at, wanted),
+            id=transition_id(fusion.id, at, wanted),
             source=f"rule:{fusion.id}",
             site=fusion.site,
             rule=fusion.id,

@@ -4,7 +4,7 @@ One small state per rule (threshold, rate_of_change, flatline, offline), all dri
 `SensorRules`.
 """
 
-from iot.rules.base import RuleState, Transition, event_id
+from iot.rules.base import RuleState, Transition
 from iot.rules.engine import SensorRules
 
-__all__ = ["RuleState", "SensorRules", "Transition", "event_id"]
+__all__ = ["RuleState", "SensorRules", "Transition"]

@@ -12,23 +12,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import JsonValue
 
 from hub.config.rules import Flatline, Offline, RateOfChange, Threshold
-from hub.events import Event
+from hub.events import Event, transition_id
 from iot.readings import Reading
 
 SensorRuleModel = Threshold | RateOfChange | Flatline | Offline
 R = TypeVar("R", bound=SensorRuleModel, covariant=True)
-
-
-def event_id(rule: str, at: datetime, fired: bool) -> str:
-    """Deterministic id of a transition: the rule (one sensor per rule), the UTC moment, the kind."""
-    return f"{rule}:{at.astimezone(UTC):%Y%m%dT%H%M%S.%f}:{'fire' if fired else 'clear'}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +134,7 @@ class RuleState(ABC, Generic[R]):
         """The transition as the hub's input."""
         payload: dict[str, JsonValue] = {"type": self.rule.type, **t.payload}
         return Event(
-            id=event_id(self.rule.id, t.at, t.fired),
+            id=transition_id(self.rule.id, t.at, t.fired),
             source=f"sensor:{self.sensor}",
             site=self.site,
             rule=self.rule.id,
