@@ -1,7 +1,8 @@
 """One camera's analysis: frames -> (motion gate) -> detections -> tracks -> rule hits -> events.
 
 Each camera has a thread of its own that takes the newest frame from its capture worker, asks the
-shared detector worker for boxes when the picture moved, tracks, runs the camera's rules and turns
+shared detector worker for boxes when the picture moved (in the part of the picture its rules look
+at, `vision.region`), tracks, runs the camera's rules and turns
 their hits into hub events with evidence: the annotated picture at once, the clip from a few
 seconds before to a few seconds after once those seconds have been filmed.
 """
@@ -16,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from hub.events import Event
 from vision.detections import Detections, Floats, Labels
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate, WatchedRegion
+from vision.region import Region
 from vision.rules import Hit, VisionRule, build_rules
 from vision.sink import CameraSink
 from vision.tracking import Tracker
@@ -41,7 +43,9 @@ from vision.zones import PolygonZone
 
 log = logging.getLogger(__name__)
 
-Detect = Callable[[Frame], Detections]  # the shared detector: a frame's boxes, labelled with model names
+# The shared detector: a frame's boxes, labelled with model names. The frame's picture is already
+# at the model's scale (a crop, see vision.region): a detector should not enlarge it.
+Detect = Callable[[Frame], Detections]
 _EVENT_ID = re.compile(r"^[\w.:@-]{1,128}$")
 
 
@@ -162,6 +166,8 @@ class CameraAnalyser:
         self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
         self.gate = MotionGate(camera.detect.motion, self._watched())
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
+        self.imgsz = models[camera.detect.model].imgsz
+        self._regions: dict[tuple[int, int], Region] = {}  # picture (height, width) -> where to detect
         self.stats = AnalysisStats()
         self._detect = detect
         self._last = Detections.empty()  # what the detector saw last, reused while nothing moves
@@ -180,6 +186,14 @@ class CameraAnalyser:
                 box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
                 out.append(WatchedRegion(box, config.max_movement))
         return out
+
+    def region(self, height: int, width: int) -> Region:
+        """Where this camera's pictures of this size are detected: around its rules' zones."""
+        if (height, width) not in self._regions:
+            margin = self.camera.detect.crop_margin if self.camera.detect else None
+            picture = (height, width)
+            self._regions[picture] = Region.of(self.rules, self.zones, margin, picture)
+        return self._regions[height, width]
 
     def start(self) -> None:
         self._thread.start()
@@ -205,7 +219,9 @@ class CameraAnalyser:
         """Analyse one frame; returns the rule hits it caused (already delivered to the sink)."""
         self.stats.frames += 1
         if self.gate.should_detect(frame.image, frame.time.timestamp()):
-            self._last = self.labeller(self._detect(frame))
+            crop = self.region(frame.image.shape[0], frame.image.shape[1]).cut(frame.image, self.imgsz)
+            found = self._detect(replace(frame, image=crop.image))
+            self._last = self.labeller(crop.restore(found))
             self.stats.detected += 1
         tracked = self.tracker.update(self._last, frame.time.timestamp())
         hits = [

@@ -1,12 +1,14 @@
-"""One detector thread shared by every camera of a process, batching the frames they submit.
+"""Detector threads shared by every camera of a process, batching the frames they submit.
 
-    with DetectorWorker(detector, max_batch=8, max_wait=0.01) as worker:
+    with DetectorWorker(detector, max_batch=8, max_wait=0.01, threads=2) as worker:
         detections = worker.submit(frame.image).result()
 
-Each camera worker submits its frame and waits for its own future; the detector thread takes
+Each camera worker submits its frame and waits for its own future; a free detector thread takes
 what is queued, up to `max_batch` images, waiting at most `max_wait` seconds after the oldest
 one arrived for others to join, and runs the model once for all of them (Frigate's shared
-detector process, with batching). The queue holds at most one frame per waiting camera.
+detector process, with batching). Several threads run the model at once (onnxruntime releases
+the GIL while it runs), so one slow detection does not leave the other cores idle. The queue
+holds at most one frame per waiting camera.
 """
 
 from __future__ import annotations
@@ -48,31 +50,43 @@ class _Job:
 
 
 class DetectorWorker:
-    """A thread that runs `detector` on batches of the images submitted from any thread."""
+    """`threads` threads that run `detector` on batches of the images submitted from any thread."""
 
     def __init__(
-        self, detector: Detector, *, max_batch: int = 8, max_wait: float = 0.01, name: str = "detector"
+        self,
+        detector: Detector,
+        *,
+        max_batch: int = 8,
+        max_wait: float = 0.01,
+        name: str = "detector",
+        threads: int = 1,
     ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, not {threads}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         if max_wait < 0:
             raise ValueError(f"max_wait must be 0 or more seconds, not {max_wait}")
         self.detector, self.max_batch, self.max_wait, self.name = detector, max_batch, max_wait, name
+        self.threads = threads
         self._jobs: deque[_Job] = deque()
         self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = False
         self._frames = self._batches = self._errors = 0
         self._last_batch_ms = 0.0
 
     def start(self) -> DetectorWorker:
-        """Start the thread; returns the worker."""
+        """Start the threads; returns the worker."""
         with self._changed:
-            if self._thread is not None:
+            if self._threads:
                 raise RuntimeError(f"detector worker {self.name!r} was already started")
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-            self._thread.start()
-        log.info("detector worker %r started: %s", self.name, self.detector.describe())
+            names = [self.name] if self.threads == 1 else [f"{self.name}-{i}" for i in range(self.threads)]
+            self._threads = [threading.Thread(target=self._run, name=n, daemon=True) for n in names]
+            for thread in self._threads:
+                thread.start()
+        what = self.detector.describe()
+        log.info("detector worker %r started, %d thread(s): %s", self.name, self.threads, what)
         return self
 
     def stop(self, timeout: float | None = 10.0) -> None:
@@ -87,8 +101,9 @@ class DetectorWorker:
                 job.future.set_exception(
                     RuntimeError(f"detector worker {self.name!r} stopped before this image was detected")
                 )
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
 
     def __enter__(self) -> DetectorWorker:
         return self.start()
@@ -100,14 +115,14 @@ class DetectorWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return any(thread.is_alive() for thread in self._threads)
 
     def submit(self, image: Image) -> Future[Detections]:
         """Queue `image` (H x W x 3 uint8 BGR); the future gives its detections or the error."""
         check_images([image])  # a bad image fails its own caller, never the batch it would join
         future: Future[Detections] = Future()
         with self._changed:
-            if self._thread is None or self._stopping:
+            if not self._threads or self._stopping:
                 state = "stopped" if self._stopping else "not started (call start())"
                 raise RuntimeError(f"detector worker {self.name!r} is {state}")
             self._jobs.append(_Job(image, future, time.monotonic()))

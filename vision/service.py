@@ -1,5 +1,5 @@
-"""The video side of a deployment: capture workers, one detector worker per model, an analyser
-per camera, camera health into the hub."""
+"""The video side of a deployment: capture workers, one detector worker per model (as many
+threads as its `workers`), an analyser per camera, camera health into the hub."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from capture.health import StatusChange
 from capture.watchdog import CameraCapture
 from capture.worker import WorkerSettings
 from hub.config import Deployment
+from hub.config.vision import DetectorModel
 from hub.events import Event
 from hub.sink import HubUnavailable
 from vision.analysis import CameraAnalyser, Detect
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.detectors.base import share_cores
+from vision.detectors.process import ProcessDetector
 from vision.sink import CameraSink
 
 log = logging.getLogger(__name__)
@@ -54,12 +57,14 @@ class VisionService:
         vision = deployment.vision
         used = {c.detect.model for c in cameras if c.detect is not None}
         given = dict(detectors or {})
+        self._processes: list[ProcessDetector] = []
         self.detectors = {
             m.id: DetectorWorker(
-                given[m.id] if m.id in given else load_detector(DetectorSpec.of(m)),
+                given[m.id] if m.id in given else self._load(m),
                 max_batch=vision.batch,
                 max_wait=vision.batch_wait,
                 name=f"detector-{m.id}",
+                threads=share_cores(m.workers, m.threads)[0],
             )
             for m in vision.models
             if m.id in used
@@ -75,6 +80,15 @@ class VisionService:
             for c in cameras
             if c.detect is not None
         }
+
+    def _load(self, model: DetectorModel) -> Detector:
+        """The model in this process, or in `workers` processes of its own when it asks for them."""
+        spec = DetectorSpec.of(model)
+        if not model.processes:
+            return load_detector(spec)
+        detector = ProcessDetector(spec, processes=share_cores(model.workers, model.threads)[0])
+        self._processes.append(detector)
+        return detector
 
     def _status(self, change: StatusChange) -> None:
         self.sink.camera_status(change)
@@ -109,6 +123,8 @@ class VisionService:
         self.ingest.stop()
         for worker in self.detectors.values():
             worker.stop()
+        for detector in self._processes:
+            detector.close()
 
     def __enter__(self) -> VisionService:
         self.start()

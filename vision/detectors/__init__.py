@@ -4,7 +4,8 @@
     detections = detector.detect([image])[0]
 
 A backend's module is imported only when a spec asks for it, so the onnxruntime path never
-imports torch. Each backend reads its settings from the spec: none has defaults of its own.
+imports torch, except to export .pt weights it is given to ONNX once (`vision.export`). Each
+backend reads its settings from the spec: none has defaults of its own.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def load_detector(spec: DetectorSpec) -> Detector:
     if spec.backend == "onnxruntime":
         from vision.detectors.onnx import OnnxDetector
 
+        if path.suffix.lower() == ".pt":  # exported once to a dynamic input, kept under the data folder
+            from vision.export import rectangular_onnx
+
+            path = rectangular_onnx(path)
         return OnnxDetector(path, spec)
     from vision.detectors.ultralytics import UltralyticsDetector
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ class DetectorSpec:
 
     @classmethod
     def of(cls, model: DetectorModel) -> DetectorSpec:
-        """The spec of a deployment's model: its file and every setting it gives."""
-        return cls(model=model.path, **model.model_dump(include=set(_DEFAULTS)))
+        """The spec of a deployment's model: its file and every setting it gives; its onnxruntime
+        threads, unless given, are the cores shared out among its workers (`share_cores`)."""
+        threads = share_cores(model.workers, model.threads)[1]
+        return cls(model=model.path, threads=threads, **model.model_dump(include=set(_DEFAULTS)))
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -82,3 +85,16 @@ def check_images(images: Sequence[Image]) -> None:
             raise ValueError(f"image {i} must be a numpy array, not {type(image).__name__}")
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
             raise ValueError(f"image {i} must be H x W x 3 uint8 (BGR), not {image.shape} {image.dtype}")
+
+
+def share_cores(workers: int | None, threads: int | None, cores: int | None = None) -> tuple[int, int]:
+    """(detector workers, onnxruntime threads in each) for a model's settings: what is not given
+    fills the box's `cores` (default: this machine's), one worker per core by default.
+
+    One thread per worker keeps each detection on one core: two workers on two cores sustained
+    more frames than one worker on two threads, whose threads wait for each other whenever the
+    other core is busy with decoding (see BENCHMARKS.md, Detector workers).
+    """
+    cores = cores or os.cpu_count() or 1
+    workers = workers or max(1, cores // (threads or 1))
+    return workers, threads or max(1, cores // workers)

@@ -44,11 +44,14 @@ class Letterbox:
     top: int
 
 
-def letterbox(image: Image, out: Image) -> Letterbox:
-    """Fit `image` into `out` (H x W x 3, filled here): keep the aspect, centre it, pad with grey."""
+def letterbox(image: Image, out: Image, *, enlarge: bool = True) -> Letterbox:
+    """Fit `image` into `out` (H x W x 3, filled here): keep the aspect, centre it, pad with grey;
+    an image smaller than `out` is enlarged only when `enlarge`."""
     height, width = image.shape[:2]
     out_h, out_w = out.shape[:2]
     scale = min(out_h / height, out_w / width)
+    if not enlarge:
+        scale = min(scale, 1.0)
     new_w, new_h = round(width * scale), round(height * scale)
     # Same rounding as ultralytics' LetterBox, so boxes agree with its predictions to the pixel.
     left, top = round((out_w - new_w) / 2 - 0.1), round((out_h - new_h) / 2 - 0.1)
@@ -223,8 +226,10 @@ class OnnxDetector:
         """Objects in each image, in that image's pixels; see `Detector.detect`.
 
         A model with a dynamic input size gets each image letterboxed to the smallest multiple of
-        the stride that holds it (640 x 384 for 16:9), like ultralytics' rectangular inference;
-        images of one shape share a run, so an image's result does not depend on its batch.
+        the stride that holds it (640 x 384 for 16:9), like ultralytics' rectangular inference,
+        and an image already within `imgsz` runs at its own size, never enlarged: a crop costs
+        its own pixels (see `vision.region`). Images of one shape share a run, so an image's
+        result does not depend on its batch.
         """
         check_images(images)
         groups: dict[tuple[int, int], list[int]] = {}
@@ -248,7 +253,7 @@ class OnnxDetector:
         if self.fixed_size:
             return self.size
         side = self.size[0]
-        scale = min(side / height, side / width)
+        scale = min(side / height, side / width, 1.0)
         new_h, new_w = round(height * scale), round(width * scale)
         return new_h + (side - new_h) % self.stride, new_w + (side - new_w) % self.stride
 
@@ -258,7 +263,7 @@ class OnnxDetector:
         """Letterboxed, RGB, scaled to 0-1, NCHW in the model's input type; padded to `batch` images."""
         height, width = size
         canvas = np.empty((batch, height, width, 3), np.uint8)
-        fits = [letterbox(image, canvas[i]) for i, image in enumerate(images)]
+        fits = [letterbox(image, canvas[i], enlarge=self.fixed_size) for i, image in enumerate(images)]
         canvas[len(images) :] = PAD_VALUE  # the images that only fill a fixed batch
         blob = np.empty((batch, 3, height, width), self._dtype)
         np.multiply(canvas[..., ::-1].transpose(0, 3, 1, 2), np.float32(1 / 255), out=blob, casting="unsafe")

@@ -1,0 +1,185 @@
+"""What lets a small box analyse more cameras: a rectangular model input, detection only around the
+rules' zones, and detector workers that fill the box. Each keeps the findings the same."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from capture.frames import Frame, Image
+from capture.worker import CameraWorker
+from hub.config.vision import DetectorModel
+from offsite import scenes
+from tests.vision.conftest import config, play
+from vision.analysis import CameraAnalyser
+from vision.batcher import DetectorWorker
+from vision.detections import Detections, box_iou
+from vision.detectors import Detector, DetectorSpec
+from vision.detectors.base import share_cores
+from vision.region import Region
+from vision.rules import build_rules
+from vision.service import VisionService
+from vision.sink import HubSink
+
+KEPT = 0.35  # vision.min_confidence's default: what a camera keeps
+
+
+def f1(a: Detections, b: Detections, iou: float = 0.5) -> tuple[int, int, int]:
+    """(matched, only in a, only in b): boxes paired greedily, best overlap first, at `iou` or more."""
+    if not len(a) or not len(b):
+        return 0, len(a), len(b)
+    overlaps = box_iou(a.xyxy, b.xyxy)
+    matched = 0
+    while overlaps.size and overlaps.max() >= iou:
+        i, j = np.unravel_index(overlaps.argmax(), overlaps.shape)
+        overlaps[i, :], overlaps[:, j] = 0, 0
+        matched += 1
+    return matched, len(a) - matched, len(b) - matched
+
+
+def kept(found: Detections) -> Detections:
+    return found[found.confidence >= KEPT]
+
+
+SCENES = {
+    "queue": scenes.queue_builds(max_people=4, every=1.5),
+    "walk": scenes.walks_across(),
+    "post": scenes.window_post_left(leave_at=1.0, duration=4.0),
+    "still": scenes.standing_still(arrive_at=0.5, duration=4.0),
+}
+
+
+def test_the_rectangular_model_finds_what_the_padded_one_does(
+    detector: Detector, rectangular: Detector
+) -> None:
+    """640 x 384 instead of 640 x 640 for the scenario pictures: F1 >= 0.97 at IoU 0.5 against
+    the padded run, on what a camera keeps."""
+    matched = only_padded = only_rect = 0
+    for scene in SCENES.values():
+        for t in np.linspace(0.5, scene.duration - 0.5, 5):
+            picture = scenes.render(scene, float(t))
+            padded, rect = kept(detector.detect([picture])[0]), kept(rectangular.detect([picture])[0])
+            m, p, r = f1(padded, rect)
+            matched, only_padded, only_rect = matched + m, only_padded + p, only_rect + r
+    assert matched >= 20, (matched, only_padded, only_rect)  # the scenes do show people
+    score = 2 * matched / (2 * matched + only_padded + only_rect)
+    assert score >= 0.97, (matched, only_padded, only_rect)
+
+
+def test_a_crop_around_the_zone_finds_its_people_where_the_whole_picture_does(rectangular: Detector) -> None:
+    loaded = config({"type": "presence"}, zone=scenes.WAITING_ZONE)
+    deployment = loaded.deployment
+    zones = {z.id: z.polygon for z in deployment.zones}
+    region = Region.of(build_rules(deployment, "cam"), zones, 0.2, (scenes.HEIGHT, scenes.WIDTH))
+    picture = scenes.render(SCENES["queue"], 6.0)  # the clerk behind the counter, four people queuing
+
+    crop = region.cut(picture, imgsz=640)
+    in_crop = kept(crop.restore(rectangular.detect([crop.image])[0]))
+    whole = kept(rectangular.detect([picture])[0])
+
+    # The waiting zone and its margin: 416 x 264 detector pixels (416 x 288 in) against 640 x 360
+    # (640 x 384 in) for the whole picture.
+    assert crop.image.shape == (264, 416, 3)
+    assert len(in_crop) == 4, in_crop.xyxy  # the queue, mapped back to the picture's pixels
+    overlaps = box_iou(in_crop.xyxy, whole.xyxy).max(axis=1)
+    assert (overlaps >= 0.95).all(), overlaps  # the same pixels on the same grid: the same boxes
+    clerk = scenes.truth(SCENES["queue"], 6.0).boxes["clerk"]
+    assert box_iou(np.asarray([clerk], np.float32), whole.xyxy).max() >= 0.5  # seen in the whole picture
+    assert box_iou(np.asarray([clerk], np.float32), in_crop.xyxy).max() == 0  # outside every zone: not needed
+
+
+@pytest.mark.parametrize(
+    ("margin", "rule", "expected"),
+    [
+        (0.2, {"type": "presence"}, (496, 196, 1280, 720)),
+        (None, {"type": "presence"}, None),  # crop_margin: null detects the whole picture
+        (0.9, {"type": "presence"}, None),  # nearly the whole picture: no cut
+        (0.2, {"type": "line_crossing", "forbidden": "left_to_right"}, None),  # walkers tracked on both sides
+    ],
+)
+def test_the_region_is_the_zones_box_widened_by_the_margin(
+    margin: float | None, rule: dict[str, Any], expected: tuple[int, int, int, int] | None
+) -> None:
+    place = (
+        {"line": scenes.CROSSING_LINE} if rule["type"] == "line_crossing" else {"zone": scenes.WAITING_ZONE}
+    )
+    deployment = config(rule, **place).deployment
+    zones = {z.id: z.polygon for z in deployment.zones}
+    region = Region.of(build_rules(deployment, "cam"), zones, margin, (scenes.HEIGHT, scenes.WIDTH))
+    assert region.box == expected
+
+
+def test_a_camera_sends_only_its_rules_region_and_still_fires(start_hub: Any, rectangular: Detector) -> None:
+    hub = start_hub(config({"type": "count", "min_count": 3, "min_duration": 2}, zone=scenes.WAITING_ZONE))
+    deployment = hub.config.deployment
+    camera = deployment.cameras[0]
+    shapes: list[tuple[int, ...]] = []
+
+    def detect(frame: Frame) -> Detections:
+        shapes.append(frame.image.shape)
+        return rectangular.detect([frame.image])[0]
+
+    analyser = CameraAnalyser(deployment, camera, CameraWorker(camera), detect, HubSink(hub))
+    scenes.write_clip(scenes.queue_builds(max_people=4, every=1.5, duration=9.0), Path("clip.mp4"), fps=2)
+    play(Path("clip.mp4"), analyser, fps=2)
+    assert shapes and set(shapes) == {(264, 416, 3)}  # the waiting zone's box at the full frame's scale
+    with hub.db.transaction() as conn:
+        fired = conn.execute("SELECT count(*) FROM events WHERE NOT cleared").fetchone()
+    assert fired == (1,)
+
+
+@pytest.mark.parametrize(
+    ("workers", "threads", "cores", "expected"),
+    [
+        (None, None, 2, (2, 1)),  # default: a worker per core, each on one core
+        (None, None, 16, (16, 1)),
+        (1, None, 2, (1, 2)),  # one worker gets every core
+        (None, 2, 4, (2, 2)),
+        (3, 1, 2, (3, 1)),  # both given: as given
+    ],
+)
+def test_detector_workers_and_threads_fill_the_box_unless_given(
+    workers: int | None, threads: int | None, cores: int, expected: tuple[int, int]
+) -> None:
+    assert share_cores(workers, threads, cores) == expected
+
+
+def test_the_deployments_workers_and_threads_are_honoured(start_hub: Any, detector: Detector) -> None:
+    loaded = config({"type": "presence"}, zone=scenes.WAITING_ZONE)
+    model = loaded.deployment.vision.models[0]
+    settings = model.model_copy(update={"workers": 3, "threads": 2})
+    assert DetectorSpec.of(settings).threads == 2
+    assert DetectorSpec.of(DetectorModel(id="m", path="m.onnx", workers=1, threads=3)).threads == 3
+    vision = loaded.deployment.vision.model_copy(update={"models": [settings]})
+    deployment = loaded.deployment.model_copy(update={"vision": vision})
+    service = VisionService(deployment, HubSink(start_hub(loaded)), detectors={"person": detector})
+    assert service.detectors["person"].threads == 3
+
+
+class Gate:
+    """A detector whose calls wait until `parties` of them run at once."""
+
+    def __init__(self, parties: int) -> None:
+        self.names = {0: "person"}
+        self.barrier = threading.Barrier(parties, timeout=30)
+
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        self.barrier.wait()  # breaks (and fails the futures) unless the others come
+        return [Detections.empty() for _ in images]
+
+    def describe(self) -> str:
+        return "gate"
+
+
+def test_two_detector_threads_detect_at_once() -> None:
+    picture = np.zeros((64, 64, 3), np.uint8)
+    with DetectorWorker(Gate(2), max_batch=1, max_wait=0, threads=2) as worker:
+        futures = [worker.submit(picture) for _ in range(2)]
+        assert [len(f.result(timeout=60)) for f in futures] == [0, 0]
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        DetectorWorker(Gate(1), threads=0)
