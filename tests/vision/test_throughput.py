@@ -3,6 +3,8 @@ rules' zones, and detector workers that fill the box. Each keeps the findings th
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,13 +16,15 @@ import pytest
 from capture.frames import Frame, Image
 from capture.worker import CameraWorker
 from hub.config.vision import DetectorModel
+from hub.host import wait_until
 from offsite import scenes
-from tests.vision.conftest import config, play
+from tests.vision.conftest import MODEL, config, play
 from vision.analysis import CameraAnalyser
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec
 from vision.detectors.base import share_cores
+from vision.detectors.process import ProcessDetector
 from vision.region import Region
 from vision.rules import build_rules
 from vision.service import VisionService
@@ -183,3 +187,34 @@ def test_two_detector_threads_detect_at_once() -> None:
         assert [len(f.result(timeout=60)) for f in futures] == [0, 0]
     with pytest.raises(ValueError, match="threads must be at least 1"):
         DetectorWorker(Gate(1), threads=0)
+
+
+def test_a_killed_detector_process_is_started_again_and_its_cameras_carry_on(detector: Detector) -> None:
+    picture = scenes.render(SCENES["queue"], 6.0)
+    expected = detector.detect([picture])[0]
+    isolated = ProcessDetector(DetectorSpec(MODEL, threads=1), processes=1)
+    try:
+        with DetectorWorker(isolated, max_batch=1, max_wait=0) as worker:
+            assert_same(worker.submit(picture).result(timeout=60), expected)
+            (pid,) = isolated.pids
+            os.kill(pid, signal.SIGKILL)
+            assert wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout=30)
+            after = [worker.submit(picture) for _ in range(2)]  # the next frames of the camera
+            for future in after:
+                assert_same(future.result(timeout=120), expected)
+        assert isolated.restarts == 1 and isolated.pids != [pid]
+    finally:
+        isolated.close()
+    assert isolated.pids == []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def assert_same(a: Detections, b: Detections) -> None:
+    assert len(a) == len(b) and len(a) > 0
+    assert (box_iou(a.xyxy, b.xyxy).max(axis=1) >= 0.99).all()
