@@ -117,11 +117,11 @@ def serve(
 
 
 @contextmanager
-def running(hub: Hub) -> Iterator[str]:
-    """An API application on `hub` served by uvicorn on a free port; its URL while it runs. Two of
-    them on one hub share nothing in memory, as two API processes would."""
+def running(hub: Hub, sock: socket.socket | None = None) -> Iterator[str]:
+    """An API application on `hub` served by uvicorn on `sock` (default: a free port); its URL while
+    it runs. Two of them on one hub share nothing in memory, as two API processes would."""
     app = create_app(lambda: nullcontext(hub), LIMITS)
-    sock = _free_socket()
+    sock = sock or _free_socket()
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1, lifespan="on")
     userver = uvicorn.Server(config)
     thread = threading.Thread(target=userver.run, kwargs={"sockets": [sock]}, daemon=True)

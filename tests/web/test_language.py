@@ -3,6 +3,7 @@ deployment's zone whatever the browser's; a screenshot of every page in both lan
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from tests.web.pages import sign_in
 
 # What each page's heading says in each language, and where the role reaches it.
 HEADINGS = {"zh-CN": ("告警墙", "态势总览", "告警详情"), "en": ("Alert wall", "Overview", "Alert")}
+WALLS = {
+    "zh-CN": {"camera-wall": "摄像头", "sensor-wall": "传感器"},
+    "en": {"camera-wall": "Cameras", "sensor-wall": "Sensors"},
+}
 
 
 def _shoot(page: Page, path: Path) -> None:
@@ -64,6 +69,10 @@ def test_the_dashboard_speaks_english_on_the_switch_with_times_in_the_deployment
         expect(page.locator("h1")).to_have_text(overview)
         expect(page.locator(".per-hour")).to_have_attribute("data-ready", "true")
         _shoot(page, tmp_path / f"overview-{locale}.png")
+        for path, heading in WALLS[locale].items():
+            page.goto(f"{hub.url}/{path}")
+            expect(page.locator("h1")).to_have_text(heading)
+            _shoot(page, tmp_path / f"{path}-{locale}.png")
         page.goto(f"{hub.url}/alert/{alert['alert_id']}")
         expect(page.locator("h1")).to_have_text(detail)
         _shoot(page, tmp_path / f"alert-{locale}.png")
@@ -82,5 +91,26 @@ def test_the_dashboard_speaks_english_on_the_switch_with_times_in_the_deployment
     _shoot(board, tmp_path / "sign-in-en.png")
     board.context.close()
     page.context.close()
-    assert len(list(tmp_path.glob("*.png"))) == 10
+    assert len(list(tmp_path.glob("*.png"))) == 14
     print(f"screenshots in {tmp_path}")
+
+
+def test_the_deployments_language_is_the_default_and_the_users_own_switch_wins(
+    hub: Api, browser: Browser
+) -> None:
+    loaded = hub.hub.config
+    english = loaded.deployment.model_copy(update={"language": "en"})
+    hub.hub.config = dataclasses.replace(loaded, deployment=english)  # the API reads it per request
+    page = browser.new_context(locale="zh-CN").new_page()
+    try:
+        sign_in(page, hub, OPERATOR, "/")
+        expect(page.locator("h1")).to_have_text("Alert wall")  # a Chinese browser, an English deployment
+        page.locator(".language").click()
+        expect(page.locator("h1")).to_have_text("告警墙")
+        page.reload()
+        expect(page.locator("h1")).to_have_text(
+            "告警墙"
+        )  # the user's choice, remembered over the deployment's
+    finally:
+        hub.hub.config = loaded
+        page.context.close()

@@ -43,6 +43,8 @@ export interface Me {
   session: boolean;
   expires_at: string | null;
   timezone: string;
+  /** The deployment's language: the dashboard's until the user switches. */
+  language: "zh" | "en";
 }
 
 export interface Named {
@@ -56,6 +58,7 @@ export interface Catalogue {
   sites: Named[];
   sources: Named[];
   rules: Named[];
+  departments: Named[];
 }
 
 export interface Transition {
@@ -166,6 +169,58 @@ export interface Statistics {
   alerts: AlertCount[];
 }
 
+/** DeviceStatus in api/schemas.py: a device's last status change. */
+export interface DeviceStatus {
+  status: string;
+  since: string;
+  detail: string;
+}
+
+/** SensorView in api/schemas.py: GET /sensors. */
+export interface SensorView {
+  id: string;
+  name: string;
+  site: string;
+  kind: string;
+  interval: number;
+  metrics: { name: string; unit: string; min: number; max: number; latest: { time: string; value: number } | null }[];
+  health: DeviceStatus | null;
+}
+
+/** SensorCurve in api/schemas.py: GET /sensors/{id}/readings. */
+export interface SensorCurve {
+  sensor: string;
+  sensor_name: string;
+  metric: string;
+  unit: string;
+  start: string;
+  end: string;
+  resolution: "raw" | "1m" | "1h";
+  points: CurvePoint[];
+}
+
+/** CameraView in api/routers/cameras.py: GET /cameras. */
+export interface CameraView {
+  id: string;
+  name: string;
+  site: string;
+  health: DeviceStatus | null;
+  snapshot: { alert_id: number; taken_at: string; link: string } | null;
+  findings_today: number;
+}
+
+/** DeadLetterPublic in api/routers/outputs.py: GET /outputs/dead. */
+export interface DeadLetter {
+  id: number;
+  destination: string;
+  kind: string;
+  subject: number;
+  change: string;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+}
+
 /** A refusal of the API, with the problem's `detail` as message. */
 export class ApiError extends Error {
   constructor(
@@ -233,6 +288,15 @@ export const api = {
     for (const file of files) form.append("files", file, file.name);
     return call<ClueDetail>("POST", `/clues/${id}/feedback`, form);
   },
+  closeClue: (id: number) => call<ClueDetail>("POST", `/clues/${id}/close`, { note: "" }),
+  reopenClue: (id: number, note: string) => call<ClueDetail>("POST", `/clues/${id}/reopen`, { note }),
+  sensors: () => call<SensorView[]>("GET", "/sensors"),
+  /** A metric of a sensor in [start, end), in whatever resolution suits the range. */
+  readings: (id: string, metric: string, start: string, end: string) =>
+    call<SensorCurve>("GET", `/sensors/${encodeURIComponent(id)}/readings?${new URLSearchParams({ metric, start, end, resolution: "auto" })}`),
+  cameras: () => call<CameraView[]>("GET", "/cameras"),
+  deadLetters: () => call<DeadLetter[]>("GET", "/outputs/dead?limit=200"),
+  retryDead: (id: number) => call<void>("POST", `/outputs/dead/${id}/retry`),
   /** An evidence file as an object URL (the token travels in a header, so no plain <img src>). */
   evidence: async (link: string) => {
     const response = await fetch(link, { headers: authHeaders() });

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { format, i18n, MESSAGES, setLocale, t } from "./i18n";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { format, i18n, MESSAGES, setLocale, t, trailAction, useDeploymentLanguage } from "./i18n";
 
 afterEach(() => setLocale("zh-CN"));
 
@@ -40,5 +40,38 @@ describe("format", () => {
     ["{a}{a}", { a: "x" }, "xx"],
   ])("%s with %j", (template, params, expected) => {
     expect(format(template, params)).toBe(expected);
+  });
+});
+
+describe("the default language", () => {
+  const store = new Map<string, string>();
+  beforeEach(() => {
+    store.clear();
+    vi.stubGlobal("localStorage", {
+      getItem: (key: string) => store.get(key) ?? null,
+      setItem: (key: string, value: string) => void store.set(key, value),
+      removeItem: (key: string) => void store.delete(key),
+    });
+  });
+  afterEach(() => vi.unstubAllGlobals());
+
+  it("is the deployment's until the user picks one, then the user's", () => {
+    useDeploymentLanguage("en");
+    expect(t("wall.title")).toBe("Alert wall");
+    useDeploymentLanguage("zh");
+    expect(i18n.locale).toBe("zh-CN");
+    setLocale("en"); // the user's switch, remembered
+    useDeploymentLanguage("zh");
+    expect(i18n.locale).toBe("en");
+  });
+});
+
+describe("trail actions", () => {
+  it("are words in both languages, escalation included, and unknown ones stay as sent", () => {
+    expect(trailAction("escalate")).toBe("督办");
+    expect(trailAction("feed_back")).toBe("反馈");
+    expect(trailAction("teleport")).toBe("teleport");
+    setLocale("en");
+    expect(trailAction("escalate")).toBe("Escalated");
   });
 });

@@ -1,6 +1,6 @@
-// Every string the dashboard shows, in one table per language: Chinese by default, English on the
-// switch, the choice kept in localStorage. English must name every key Chinese has (the type says
-// so), and `t()` takes only keys that exist.
+// Every string the dashboard shows, in one table per language: the deployment's language by default
+// (Chinese unless it says English), the other on the switch, the user's choice kept in localStorage.
+// English must name every key Chinese has (the type says so), and `t()` takes only keys that exist.
 import { reactive } from "vue";
 
 export type Locale = "zh-CN" | "en";
@@ -178,6 +178,71 @@ const zh = {
   "overview.falseShare": "误报占比 {share}%",
   "overview.loadFailed": "总览加载失败：{detail}",
   "overview.none": "暂无数据",
+
+  "bar.sensors": "传感器",
+  "bar.cameras": "摄像头",
+  "bar.admin": "系统管理",
+
+  "trail.open": "生成告警",
+  "trail.acknowledge": "确认",
+  "trail.dismiss": "标记误报",
+  "trail.close": "关闭",
+  "trail.issue": "下发",
+  "trail.claim": "认领",
+  "trail.handle": "处办",
+  "trail.feed_back": "反馈",
+  "trail.reopen": "退回重办",
+  "trail.remind": "催办",
+  "trail.escalate": "督办",
+
+  "health.online": "在线",
+  "health.offline": "离线",
+  "health.frozen": "画面冻结",
+  "health.reconnecting": "重连中",
+  "health.unknown": "未上报",
+
+  "sensors.title": "传感器",
+  "sensors.range": "时间范围",
+  "sensors.hour": "近 1 小时",
+  "sensors.day": "近 24 小时",
+  "sensors.week": "近 7 天",
+  "sensors.metric": "指标",
+  "sensors.noReading": "暂无读数",
+  "sensors.readAt": "读于 {at}",
+  "sensors.since": "自 {at}",
+  "sensors.empty": "暂无可查看的传感器",
+  "sensors.loadFailed": "传感器加载失败：{detail}",
+  "sensors.raw": "原始读数",
+  "sensors.perMinute": "每分钟",
+  "sensors.perHour": "每小时",
+
+  "cameras.title": "摄像头",
+  "cameras.findings": "今日发现 {n}",
+  "cameras.noSnapshot": "暂无画面",
+  "cameras.snapshotAt": "画面时间 {at}",
+  "cameras.empty": "未配置摄像头",
+  "cameras.loadFailed": "摄像头加载失败：{detail}",
+
+  "admin.title": "系统管理",
+  "admin.dead": "投递失败（死信）",
+  "admin.deadEmpty": "没有投递失败的消息",
+  "admin.destination": "目的地",
+  "admin.kind": "类型",
+  "admin.subject": "对象",
+  "admin.change": "变化",
+  "admin.attempts": "尝试次数",
+  "admin.error": "最后错误",
+  "admin.createdAt": "发生时间",
+  "admin.retry": "重新发送",
+  "admin.loadFailed": "死信加载失败：{detail}",
+  "admin.kind.alert": "告警",
+  "admin.kind.clue": "线索",
+  "admin.kind.record": "监管行为",
+
+  "board.close": "办结",
+  "board.reopen": "退回重办",
+  "board.reopenPrompt": "请说明退回原因",
+  "board.reopenRequired": "退回原因不能为空",
 } as const;
 
 export type MessageKey = keyof typeof zh;
@@ -355,22 +420,94 @@ const en: Record<MessageKey, string> = {
   "overview.falseShare": "{share}% false alarms",
   "overview.loadFailed": "Could not load the overview: {detail}",
   "overview.none": "No data",
+
+  "bar.sensors": "Sensors",
+  "bar.cameras": "Cameras",
+  "bar.admin": "Administration",
+
+  "trail.open": "Raised",
+  "trail.acknowledge": "Acknowledged",
+  "trail.dismiss": "Dismissed as false alarm",
+  "trail.close": "Closed",
+  "trail.issue": "Issued",
+  "trail.claim": "Claimed",
+  "trail.handle": "Handled",
+  "trail.feed_back": "Fed back",
+  "trail.reopen": "Sent back",
+  "trail.remind": "Reminded",
+  "trail.escalate": "Escalated",
+
+  "health.online": "Online",
+  "health.offline": "Offline",
+  "health.frozen": "Frozen",
+  "health.reconnecting": "Reconnecting",
+  "health.unknown": "Not reported",
+
+  "sensors.title": "Sensors",
+  "sensors.range": "Range",
+  "sensors.hour": "Last hour",
+  "sensors.day": "Last 24 h",
+  "sensors.week": "Last 7 days",
+  "sensors.metric": "Metric",
+  "sensors.noReading": "No reading yet",
+  "sensors.readAt": "read {at}",
+  "sensors.since": "since {at}",
+  "sensors.empty": "No sensors to show",
+  "sensors.loadFailed": "Could not load the sensors: {detail}",
+  "sensors.raw": "raw readings",
+  "sensors.perMinute": "per minute",
+  "sensors.perHour": "per hour",
+
+  "cameras.title": "Cameras",
+  "cameras.findings": "{n} findings today",
+  "cameras.noSnapshot": "No picture yet",
+  "cameras.snapshotAt": "Picture of {at}",
+  "cameras.empty": "No cameras configured",
+  "cameras.loadFailed": "Could not load the cameras: {detail}",
+
+  "admin.title": "Administration",
+  "admin.dead": "Undelivered changes (dead letters)",
+  "admin.deadEmpty": "Every change was delivered",
+  "admin.destination": "Destination",
+  "admin.kind": "Kind",
+  "admin.subject": "Record",
+  "admin.change": "Change",
+  "admin.attempts": "Attempts",
+  "admin.error": "Last error",
+  "admin.createdAt": "Made at",
+  "admin.retry": "Send again",
+  "admin.loadFailed": "Could not load the dead letters: {detail}",
+  "admin.kind.alert": "Alert",
+  "admin.kind.clue": "Clue",
+  "admin.kind.record": "Record",
+
+  "board.close": "Close",
+  "board.reopen": "Send back",
+  "board.reopenPrompt": "Why is it sent back?",
+  "board.reopenRequired": "Give a reason",
 };
 
 export const MESSAGES: Record<Locale, Record<MessageKey, string>> = { "zh-CN": zh, en };
 
 const KEY = "offsite.locale";
 
-function stored(): Locale {
+/** The language the user picked on this browser, or null while they never switched. */
+function stored(): Locale | null {
   try {
-    return localStorage.getItem(KEY) === "en" ? "en" : "zh-CN";
+    const locale = localStorage.getItem(KEY);
+    return locale === "en" || locale === "zh-CN" ? locale : null;
   } catch {
-    return "zh-CN"; // no storage (tests under Node): the default
+    return null; // no storage (tests under Node): no choice made
   }
 }
 
 /** The language shown now; pages that read it through `t()` follow its changes. */
-export const i18n = reactive({ locale: stored() });
+export const i18n = reactive({ locale: stored() ?? ("zh-CN" as Locale) });
+
+/** Show the deployment's language (GET /auth/me's `language`) unless the user picked one. */
+export function useDeploymentLanguage(language: "zh" | "en"): void {
+  if (stored() === null) i18n.locale = language === "en" ? "en" : "zh-CN";
+}
 
 /** Switch the language, and remember it for the next visit. */
 export function setLocale(locale: Locale): void {
@@ -390,4 +527,10 @@ export function format(template: string, params: Record<string, string | number>
 /** The message `key` in the language shown now. */
 export function t(key: MessageKey, params?: Record<string, string | number>): string {
   return format(MESSAGES[i18n.locale][key], params);
+}
+
+/** A step of an alert's or a clue's trail in words; a step this dashboard does not know, as sent. */
+export function trailAction(action: string): string {
+  const key = `trail.${action}`;
+  return Object.prototype.hasOwnProperty.call(MESSAGES[i18n.locale], key) ? t(key as MessageKey) : action;
 }

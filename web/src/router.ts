@@ -39,6 +39,24 @@ export const router = createRouter({
       component: () => import("./pages/ClueBoard.vue"),
       meta: { roles: ["admin", "department"] },
     },
+    {
+      path: "/sensor-wall",
+      name: "sensors",
+      component: () => import("./pages/SensorWall.vue"),
+      meta: { roles: EVERYONE }, // a department sees its own sites' sensors (the API decides)
+    },
+    {
+      path: "/camera-wall",
+      name: "cameras",
+      component: () => import("./pages/CameraWall.vue"),
+      meta: { roles: ["admin", "operator"] },
+    },
+    {
+      path: "/admin",
+      name: "admin",
+      component: () => import("./pages/AdminPage.vue"),
+      meta: { roles: ["admin"] },
+    },
     { path: "/login", name: "login", component: SignIn },
     { path: "/:rest(.*)*", redirect: "/" },
   ],

@@ -3,6 +3,7 @@
 // checks every call itself.
 import { reactive } from "vue";
 import type { Me, Role } from "./api";
+import { useDeploymentLanguage } from "./i18n";
 
 const KEY = "offsite.session";
 
@@ -13,6 +14,7 @@ interface Stored {
   role: Role;
   department: string | null;
   timezone: string;
+  language?: Me["language"]; // absent in a session kept by an older dashboard
 }
 
 function load(): Stored | null {
@@ -25,6 +27,7 @@ function load(): Stored | null {
 }
 
 const initial = load();
+if (initial?.language) useDeploymentLanguage(initial.language);
 
 export const session = reactive({
   token: initial?.token ?? "",
@@ -40,8 +43,10 @@ export const session = reactive({
       role: me.role,
       department: me.department,
       timezone: me.timezone,
+      language: me.language,
     };
     localStorage.setItem(KEY, JSON.stringify(stored));
+    useDeploymentLanguage(me.language);
     Object.assign(this, { token, username: me.name, role: me.role, department: me.department, timezone: me.timezone });
   },
   clear() {
@@ -55,6 +60,9 @@ export const may = {
   watchAlerts: (role: Role | null) => role === "admin" || role === "operator",
   actOnAlerts: (role: Role | null) => role === "admin" || role === "operator",
   workClues: (role: Role | null) => role === "admin" || role === "department",
+  watchSensors: (role: Role | null) => role === "admin" || role === "operator" || role === "department",
+  /** Close a clue or send it back (the supervising side), and send dead letters again. */
+  administer: (role: Role | null) => role === "admin",
 };
 
 /** Where a role starts after sign-in. */
