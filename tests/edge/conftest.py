@@ -27,7 +27,8 @@ CALLERS: dict[str, tuple[Role, str | None, str | None]] = {
     "box-cold": ("edge", None, "lintong-coldstore"),
 }
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-TIMEOUT = 0.5  # the uplink's request timeout: a blackholed link fails fast in tests
+TIMEOUT = 10.0  # the uplink's request timeout: generous, for a loaded test machine
+BLACKHOLE_TIMEOUT = 0.5  # ... and where the link is blackholed, so that it fails fast
 # A heartbeat of the hall's box, as POST /edge/heartbeat takes it.
 BEAT = {
     "site": "lintong-hall",
@@ -64,9 +65,9 @@ def proxy(hub: Api) -> Iterator[TcpProxy]:
         started.close()
 
 
-def box(path: Path, url: str, token: str) -> tuple[DurableSink, HubUplink]:
+def box(path: Path, url: str, token: str, timeout: float = TIMEOUT) -> tuple[DurableSink, HubUplink]:
     """A box's outbox at `path` in front of an uplink to `url`."""
-    uplink = HubUplink(url, token, timeout=TIMEOUT)
+    uplink = HubUplink(url, token, timeout=timeout)
     return DurableSink(path, uplink), uplink
 
 

@@ -25,7 +25,7 @@ from harness.tcpproxy import TcpProxy
 from hub.host import wait_for
 from tests.api.conftest import Api, serve
 from tests.conftest import REPO, Server
-from tests.edge.conftest import CALLERS, box, by_source, evidence_at_hub, hall_scenario
+from tests.edge.conftest import BLACKHOLE_TIMEOUT, CALLERS, box, by_source, evidence_at_hub, hall_scenario
 from tests.hub.test_spool import arrival_order, deliver, summary
 
 
@@ -34,7 +34,7 @@ def test_events_and_evidence_cross_a_blackholed_and_reset_link_exactly_once_in_o
 ) -> None:
     events = hall_scenario()
     third = len(events) // 3
-    outbox, uplink = box(tmp_path / "outbox.sqlite", proxy.url, hub.tokens["box-hall"])
+    outbox, uplink = box(tmp_path / "outbox.sqlite", proxy.url, hub.tokens["box-hall"], BLACKHOLE_TIMEOUT)
     try:
         deliver(outbox, events[:third])
         assert outbox.depth() == 0
