@@ -91,7 +91,10 @@ class SiteConfig:
             self._refused_version = digest
             log.error("%s", self.refused)
             return None
-        _write_atomically(self.cache, text)
+        try:
+            _write_atomically(self.cache, text)
+        except OSError as exc:  # a full disk: run the new version all the same, kept or not
+            log.warning("config %s not kept at %s: %s", digest[:12], self.cache, exc)
         self.current, self.refused, self._refused_version = loaded, "", ""
         log.info("config %s in force", digest[:12])
         return loaded
