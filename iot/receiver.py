@@ -1,5 +1,10 @@
 """The MQTT receive loop: paho's network thread takes messages into a bounded queue.
 
+What both receive loops share lives here too: the message, the broker's address, the client id,
+the subscriptions and the decoding of a message on arrival. MQTT 5 brokers are read by
+`iot.mqtt5_receiver` (an asyncio reader on the `mqtt5` codec); this paho receiver serves MQTT
+3.1.1 brokers (the demo's embedded one).
+
 Each message is decoded on arrival (overlapping the writer's database round trips) and waits in
 the queue with the session it came on, to be acknowledged once its readings are committed.
 Back-pressure comes from MQTT 5's Receive Maximum (`iot.queue`): the broker sends at most that
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +67,10 @@ class BrokerAddress:
         port = parts.port or (8883 if tls else 1883)
         return cls(parts.hostname or "127.0.0.1", port, username, password, tls=tls)
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """For `tls`: the system's CAs (or the file SSL_CERT_FILE names), the host name checked."""
+        return ssl.create_default_context() if self.tls else None
+
 
 def client_id_for(deployment: Deployment) -> str:
     """The ingest's MQTT client id from `broker.client_id`.
@@ -70,6 +80,25 @@ def client_id_for(deployment: Deployment) -> str:
     """
     base = deployment.broker.client_id
     return f"{base}-{socket.gethostname()}" if deployment.iot.share_group else base
+
+
+def topic_filters(deployment: Deployment) -> list[str]:
+    """The ingest's subscriptions: sensor and gateway topics, in the share group if there is one."""
+    topics = [subscription(deployment.iot.sensor_topic), subscription(deployment.iot.gateway_topic)]
+    group = deployment.iot.share_group
+    return [f"$share/{group}/{t}" if group else t for t in topics]
+
+
+def decode_message(
+    decoder: Decoder, stats: IngestStats, topic: str, payload: bytes, received: datetime, retained: bool
+) -> Decoded:
+    """A message's readings and refusals; a decoder bug becomes a refusal, never a lost message."""
+    try:
+        return decoder.decode(topic, payload, received, retained=retained)
+    except Exception as exc:  # a decoder bug must not lose the message or stop the client
+        log.exception("decoding a message on %s failed", topic)
+        stats.last_error = str(exc)
+        return Decoded(refusals=[Refusal(f"internal error while decoding: {exc}"[:200])])
 
 
 class MqttReceiver:
@@ -105,8 +134,9 @@ class MqttReceiver:
         )
         if broker.username:
             self._client.username_pw_set(broker.username, broker.password)
-        if broker.tls:
-            self._client.tls_set()  # the system's trust store; paho checks the host name too
+        context = broker.tls_context()
+        if context is not None:
+            self._client.tls_set_context(context)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
@@ -151,12 +181,7 @@ class MqttReceiver:
             return
         self._session += 1
         self.stats.connections += 1
-        topics = [
-            subscription(self.deployment.iot.sensor_topic),
-            subscription(self.deployment.iot.gateway_topic),
-        ]
-        group = self.deployment.iot.share_group
-        filters = [f"$share/{group}/{t}" if group else t for t in topics]
+        filters = topic_filters(self.deployment)
         if self.broker.mqtt5:  # a resumed session's subscriptions exist: no replay of retained messages
             options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
             client.subscribe([(f, options) for f in filters])
@@ -180,12 +205,7 @@ class MqttReceiver:
     def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         # Decoding here, on the network thread, overlaps it with the writer's database round trips.
         payload, received = bytes(msg.payload), self.clock()
-        try:
-            decoded = self.decoder.decode(msg.topic, payload, received, retained=bool(msg.retain))
-        except Exception as exc:  # a decoder bug must not lose the message or stop the client
-            log.exception("decoding a message on %s failed", msg.topic)
-            self.stats.last_error = str(exc)
-            decoded = Decoded(refusals=[Refusal(f"internal error while decoding: {exc}"[:200])])
+        decoded = decode_message(self.decoder, self.stats, msg.topic, payload, received, bool(msg.retain))
         message = Message(msg.topic, payload, msg.mid, received, self._session, decoded)
         self.stats.received += 1
         while not self._stop.is_set():  # full: the writer is behind; waiting here holds the broker back
