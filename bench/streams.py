@@ -1,6 +1,8 @@
 """Streams per box: how many 1080p25 RTSP cameras one box analyses at 1 frame a second each.
 
-    .venv/bin/python -m bench.streams [--max 16] [--seconds 30] [--model yolo11n|person]
+    .venv/bin/python -m bench.streams [--max 16] [--seconds 30] [--model yolo11n|person|person-rect]
+        [--workers N] [--threads N] [--crop] [--processes]
+    .venv/bin/python -m bench.streams --compare 8,12 --variants before,workers,rect,crop,process
 
 A 1080p 25 fps H.264 clip is made with PyAV: the queue scene of `offsite.scenes` (real people
 walking in and queueing), looped, scaled to 1920 x 1080, with fresh sensor noise in every frame
@@ -14,6 +16,9 @@ is sustained when it analyses at least 0.9 frames a second and the p95 of its fr
 leaving the server to analysis done is under 2 s (the analyser's lag, decode to analysis done,
 plus any backlog before the decode). References: the decode alone, measured offline in full and
 keyframes only, and one stream decoded in full, live.
+
+`--compare` runs each of `--variants` (the steps that make a detection cheaper, see VARIANTS) at
+each stream count, interleaved, so that other load on the box falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +56,10 @@ from offsite import scenes
 from vision.analysis import CameraAnalyser
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.detectors.base import share_cores
+from vision.detectors.process import ProcessDetector
+from vision.export import rectangular_onnx
+from vision.models import resolve_model
 from vision.rules import Hit
 from vision.service import VisionService
 
@@ -63,7 +72,34 @@ SETTLE = 3.0  # seconds more before measuring
 MIN_FPS, MAX_P95 = 0.9, 2.0  # what a sustained stream needs
 MODELS = {  # --model -> (model file or None for yolo11n built here, class map)
     "yolo11n": (None, {"0": "person"}),
-    "person": ("pkg:fall_detection/models/best_fp16.onnx", {"Normal": "person"}),
+    "person": ("pkg:fall_detection/models/best_fp16.onnx", {"Normal": "person"}),  # fixed 640 x 640
+    "person-rect": ("pkg:fall_detection/models/best.pt", {"Normal": "person"}),  # exported, dynamic input
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the detector runs: model, workers and threads, crop to the zones, separate processes."""
+
+    model: str = "person"
+    workers: int | None = None  # None: the deployment's default (a worker per core)
+    threads: int | None = None
+    crop: bool = False
+    processes: bool = False
+
+    def label(self) -> str:
+        parts = [self.model, f"{self.workers or 'auto'} worker(s) x {self.threads or 'auto'} thread(s)"]
+        return ", ".join(parts + ["crop"] * self.crop + ["processes"] * self.processes)
+
+
+# Each step of issue 15 on top of the previous one; "before" is the deployment as it ran before.
+VARIANTS = {
+    "before": Variant("person", workers=1, threads=1),
+    "threads": Variant("person", workers=1, threads=2),
+    "workers": Variant("person", workers=2, threads=1),
+    "rect": Variant("person-rect", workers=2, threads=1),
+    "crop": Variant("person-rect", workers=2, threads=1, crop=True),
+    "process": Variant("person-rect", workers=2, threads=1, crop=True, processes=True),
 }
 EVENT_COST_MS = 2.6  # one hub event on PostgreSQL, one thread: 382 ev/s in BENCHMARKS.md
 
@@ -163,10 +199,15 @@ class MemorySink:
         pass
 
 
-def deployment(urls: list[str], model: str, classes: dict[str, str], keyframes_only: bool) -> Deployment:
+def deployment(
+    urls: list[str], model: str, classes: dict[str, str], keyframes_only: bool, variant: Variant
+) -> Deployment:
     """One hall camera per URL, each with the waiting zone and a presence rule on it."""
     zone = [[round(x * SCALE), round(y * SCALE)] for x, y in scenes.WAITING_ZONE]
-    detect = {"model": "det", "min_area": {"person": 9000}, "motion": {"enabled": True}}
+    detect = {
+        "model": "det", "min_area": {"person": 9000}, "motion": {"enabled": True},
+        "crop_margin": 0.2 if variant.crop else None,
+    }  # fmt: skip
     cameras, zones, rules = [], [], []
     for i, url in enumerate(urls):
         cam = f"cam{i}"
@@ -178,13 +219,15 @@ def deployment(urls: list[str], model: str, classes: dict[str, str], keyframes_o
         rules.append({
             "id": f"{cam}-queue", "name": "queue", "type": "presence", "camera": cam, "zone": f"{cam}-queue",
         })  # fmt: skip
+    model_settings = {"id": "det", "path": model, "classes": classes, "workers": variant.workers}
+    model_settings |= {"threads": variant.threads, "processes": variant.processes}
     data = {
         "name": "streams",
         "sites": [{"id": "hall", "name": "hall", "area_code": "610115"}],
         "cameras": cameras,
         "zones": zones,
         "rules": rules,
-        "vision": {"models": [{"id": "det", "path": model, "classes": classes}]},
+        "vision": {"models": [model_settings]},
     }
     return parse_config(yaml.safe_dump(data))
 
@@ -199,6 +242,21 @@ def stage(python_name: str | None, system_name: str) -> str:
         if python_name.startswith(prefix):
             return name
     return "other"  # the main thread, the camera watchdog
+
+
+def children_cpu(server: RtspServer) -> float:
+    """CPU seconds of this process's children but the RTSP server: the detector processes."""
+    assert server.process is not None
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        if child.pid == server.process.pid:
+            continue
+        try:
+            times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def system_name(thread_id: int) -> str:
@@ -238,11 +296,12 @@ class Snapshot:
         analysers = service.analysers
         assert server.process is not None
         server_cpu = psutil.Process(server.process.pid).cpu_times()
+        others = Counter({"server": server_cpu.user + server_cpu.system, "detector": children_cpu(server)})
         worker = service.detectors["det"].stats
         return cls(
             time.perf_counter(),
             time.time(),
-            thread_cpu() + Counter(server=server_cpu.user + server_cpu.system),
+            thread_cpu() + others,
             {c: a.stats.frames for c, a in analysers.items()},
             {c: len(a.stats.lags) for c, a in analysers.items()},
             {c: len(a.stats.latencies) for c, a in analysers.items()},
@@ -338,11 +397,13 @@ def measure(
     seconds: float,
     *,
     keyframes_only: bool,
+    variant: Variant,
+    label: str = "",
 ) -> Run:
     """Run N cameras, wait for all to deliver, then count what they do for `seconds`."""
     urls = [server.url(f"cam{i}") for i in range(streams)]
     service = VisionService(
-        deployment(urls, *model, keyframes_only), MemorySink(), detectors={"det": detector}
+        deployment(urls, *model, keyframes_only, variant), MemorySink(), detectors={"det": detector}
     )
     arrivals = Arrivals()
     for analyser in service.analysers.values():
@@ -365,7 +426,7 @@ def measure(
     frames = sum(after.frames.values()) - sum(before.frames.values())
     batches = after.detector_batches - before.detector_batches
     return Run(
-        f"{streams}" if keyframes_only else f"{streams}, full decode (ref.)",
+        label + (f"{streams}" if keyframes_only else f"{streams}, full decode (ref.)"),
         streams,
         [(after.frames[c] - before.frames[c]) / wall for c in after.frames],
         between({c: x.lags for c, x in stats.items()}, before.lags, after.lags),
@@ -451,15 +512,54 @@ def decode_table(costs: dict[str, float], cores: int) -> Table:
     return table
 
 
-def load_model(name: str, folder: Path, threads: int | None) -> tuple[TimedDetector, str]:
-    """The shared detector, warmed up, and the model file it came from."""
-    path, _ = MODELS[name]
+def load_model(variant: Variant, folder: Path) -> tuple[TimedDetector, str, Closer]:
+    """The shared detector, warmed up, the model file it came from, and what ends it."""
+    path, _ = MODELS[variant.model]
     if path is None:
         path = str(build_models(folder)["onnx-dynamic"])
-    detector = TimedDetector(load_detector(DetectorSpec(path, threads=threads)))
+    elif path.endswith(".pt"):
+        path = str(rectangular_onnx(resolve_model(path), folder / f"{variant.model}.onnx"))
+    workers, threads = share_cores(variant.workers, variant.threads)
+    spec = DetectorSpec(path, threads=threads)
+    if variant.processes:
+        isolated = ProcessDetector(spec, processes=workers)
+        detector, close = TimedDetector(isolated), isolated.close
+    else:
+        detector, close = TimedDetector(load_detector(spec)), _nothing
     detector.detect([np.zeros((HEIGHT, WIDTH, 3), np.uint8)])
     detector.busy = 0.0
-    return detector, path
+    return detector, path, close
+
+
+Closer = Callable[[], None]
+
+
+def _nothing() -> None:
+    pass
+
+
+def compare(
+    server: RtspServer, counts: list[int], names: list[str], folder: Path, seconds: float, console: Console
+) -> list[Run]:
+    """Every variant at every stream count, the variants interleaved within each count."""
+    loaded = {name: load_model(VARIANTS[name], folder) for name in names}
+    runs = []
+    try:
+        for streams in counts:
+            for name in names:
+                detector, path, _ = loaded[name]
+                variant = VARIANTS[name]
+                model = (path, MODELS[variant.model][1])
+                run = measure(
+                    server, streams, detector, model, seconds, keyframes_only=True, variant=variant,
+                    label=f"{name}: ",
+                )  # fmt: skip
+                console.print(f"{run.label}: {run.sustained} sustained, load {load_average()}")
+                runs.append(run)
+    finally:
+        for _, _, close in loaded.values():
+            close()
+    return runs
 
 
 def main() -> None:
@@ -467,8 +567,14 @@ def main() -> None:
     parser.add_argument("--max", type=int, default=16, help="most streams tried")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
     parser.add_argument("--model", choices=sorted(MODELS), default="yolo11n")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (cores - 1)")
+    parser.add_argument("--workers", type=int, default=None, help="detector workers (a core each)")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per worker")
+    parser.add_argument("--crop", action="store_true", help="detect only around the waiting zone")
+    parser.add_argument("--processes", action="store_true", help="detector workers in processes")
+    parser.add_argument("--compare", default="", help="stream counts to compare the variants at: 8,12")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"among {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    variant = Variant(args.model, args.workers, args.threads, args.crop, args.processes)
     console = Console(width=None if sys.stdout.isatty() else 200)  # the tables are wide
     cores = os.cpu_count() or 1
     console.print(f"{cores} cores, load average (1, 5, 15 min) at the start: {load_average()}")
@@ -481,20 +587,43 @@ def main() -> None:
             f"clip: {seconds:g} s of 1080p25, {clip.megabits:.1f} Mbit/s, keyframes {percent(clip.key_share)}"
             f" of the bits, made in {time.perf_counter() - started:.0f} s"
         )
-        detector, path = load_model(args.model, Path(temp), args.threads)
-        console.print(f"detector: {detector.describe()}")
+        if args.compare:
+            counts = [int(n) for n in args.compare.split(",")]
+            names = [n for n in args.variants.split(",") if n]
+            unknown = [n for n in names if n not in VARIANTS]
+            if unknown:
+                parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+            for name in names:
+                console.print(f"{name}: {VARIANTS[name].label()}")
+            server = start_rtsp_server({f"cam{i}": clip.path for i in range(max(counts))})
+            try:
+                runs = compare(server, counts, names, Path(temp), args.seconds, console)
+            finally:
+                server.remove()
+            console.print(streams_table(runs), cpu_table(runs))
+            console.print(f"load average (1, 5, 15 min) at the end: {load_average()}")
+            return
+        detector, path, close = load_model(variant, Path(temp))
+        console.print(f"detector: {detector.describe()}, {variant.label()}")
         costs = {mode: decode_cost(clip, mode == "keyframes only") for mode in ("full", "keyframes only")}
         model = (path, MODELS[args.model][1])
         server = start_rtsp_server({f"cam{i}": clip.path for i in range(args.max)})
         try:
             for streams in stream_counts(args.max):
-                runs.append(measure(server, streams, detector, model, args.seconds, keyframes_only=True))
+                runs.append(
+                    measure(
+                        server, streams, detector, model, args.seconds, keyframes_only=True, variant=variant
+                    )
+                )
                 console.print(f"{streams} streams: {runs[-1].sustained} sustained")
                 if runs[-1].sustained < streams:
                     break  # more streams would only do worse
-            runs.append(measure(server, 1, detector, model, args.seconds, keyframes_only=False))
+            runs.append(
+                measure(server, 1, detector, model, args.seconds, keyframes_only=False, variant=variant)
+            )
         finally:
             server.remove()
+            close()
     console.print(streams_table(runs), cpu_table(runs), decode_table(costs, cores))
     best = max((r.streams for r in runs[:-1] if r.sustained == r.streams), default=0)
     console.print(f"largest number of streams sustained: {best} (goal 16)")
