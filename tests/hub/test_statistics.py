@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from hub import alerts, clues
-from hub.config import Deployment
+from hub.config import Deployment, parse_config
 from hub.escalation import escalate_overdue
 from hub.pipeline import Pipeline
 from hub.statistics import (
@@ -26,7 +26,7 @@ from hub.statistics import (
     statistics,
 )
 from hub.store.db import Database
-from tests.conftest import Clock
+from tests.conftest import REPO, Clock
 from tests.hub.feed import GAS, HALL, event, take
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -180,6 +180,19 @@ def test_a_late_verdict_counts_in_the_day_and_month_the_alert_began(
         assert statistics(conn, demo_config, Period(TUESDAY, TUESDAY), NOW).alerts == [
             AlertCount("lintong-coldstore", "coldstore-gas-high", 1, 0, 0, 0.0)
         ]
+
+
+def test_another_time_zone_rolls_the_days_up_again(seeded: Database, demo_config: Deployment) -> None:
+    text = (
+        (REPO / "configs" / "demo.yaml")
+        .read_text("utf-8")
+        .replace("timezone: Asia/Shanghai", "timezone: UTC")
+    )
+    in_utc = parse_config(text)
+    with seeded.transaction() as conn:  # Shanghai's Monday 00:30 is Sunday in UTC: one gas alert fewer
+        assert statistics(conn, demo_config, Period(MONDAY, TUESDAY), NOW).alerts[0].alerts == 4
+        assert statistics(conn, in_utc, Period(MONDAY, TUESDAY), NOW).alerts[0].alerts == 3
+        assert statistics(conn, demo_config, Period(MONDAY, TUESDAY), NOW).alerts[0] == GAS_ALERTS
 
 
 def test_a_period_without_records_has_no_rows(db: Database, demo_config: Deployment) -> None:

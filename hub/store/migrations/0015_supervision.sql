@@ -22,7 +22,7 @@ CREATE INDEX clue_supervisors_department ON clue_supervisors (department, clue_i
 -- rows themselves, so that a late dismissal or verdict lands in the day the alert began.
 CREATE TABLE statistics_dirty (
     id   bigserial PRIMARY KEY,
-    kind text NOT NULL CHECK (kind IN ('alert', 'record')),
+    kind text NOT NULL CHECK (kind IN ('alert', 'record', 'clue')),
     hour timestamptz NOT NULL
 );
 
@@ -60,11 +60,30 @@ CREATE TABLE record_rollups (
     PRIMARY KEY (span, start, department_code, item_code)
 );
 
+-- Clues answered (fed back), whose figures no longer move, by the day they were issued and their
+-- department: the seconds to claim and to answer kept whole for exact percentiles. The clues not
+-- answered yet are read from risk_clues (overdue and open are judged at the moment asked).
+CREATE TABLE clue_rollups (
+    span             text NOT NULL CHECK (span IN ('day', 'month')),
+    start            date NOT NULL,
+    department       text NOT NULL,
+    received         integer NOT NULL,
+    claimed_in_time  integer NOT NULL,
+    answered_in_time integer NOT NULL,
+    overdue          integer NOT NULL,
+    escalated        integer NOT NULL,
+    to_claim         float8[] NOT NULL,
+    to_answer        float8[] NOT NULL,
+    PRIMARY KEY (span, start, department)
+);
+CREATE INDEX risk_clues_unanswered ON risk_clues (issued_at) WHERE fed_back_at IS NULL;
+
 CREATE FUNCTION statistics_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'alerts' THEN
         INSERT INTO statistics_dirty (kind, hour) VALUES ('alert', date_trunc('hour', NEW.first_seen));
     ELSIF TG_TABLE_NAME = 'risk_clues' THEN
+        INSERT INTO statistics_dirty (kind, hour) VALUES ('clue', date_trunc('hour', NEW.issued_at));
         INSERT INTO statistics_dirty (kind, hour)
             SELECT 'alert', date_trunc('hour', a.first_seen) FROM alerts a WHERE a.id = NEW.alert_id;
     ELSE
@@ -80,7 +99,8 @@ CREATE TRIGGER alerts_statistics_update AFTER UPDATE ON alerts
 CREATE TRIGGER risk_clues_statistics_insert AFTER INSERT ON risk_clues
     FOR EACH ROW EXECUTE FUNCTION statistics_mark();
 CREATE TRIGGER risk_clues_statistics_update AFTER UPDATE ON risk_clues
-    FOR EACH ROW WHEN (OLD.verdict IS DISTINCT FROM NEW.verdict) EXECUTE FUNCTION statistics_mark();
+    FOR EACH ROW WHEN (OLD.verdict IS DISTINCT FROM NEW.verdict OR OLD.fed_back_at IS DISTINCT FROM NEW.fed_back_at)
+    EXECUTE FUNCTION statistics_mark();
 CREATE TRIGGER supervision_actions_statistics_insert AFTER INSERT ON supervision_actions
     FOR EACH ROW EXECUTE FUNCTION statistics_mark();
 CREATE TRIGGER supervision_actions_statistics_update AFTER UPDATE ON supervision_actions
