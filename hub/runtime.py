@@ -13,6 +13,7 @@ from hub.escalation import escalate_overdue
 from hub.events import Event
 from hub.evidence import EvidenceStore
 from hub.pipeline import Pipeline, Taken, utc_now
+from hub.statistics import refresh as refresh_statistics
 from hub.store import configs
 from hub.store.db import Connection, Database, open_database
 from hub.store.edge_boxes import watch_silence
@@ -104,6 +105,7 @@ class Hub:
             rollup_rows = refresh_rollups(conn, now - ROLLUP_LOOKBACK, now)
             auto_closed = self.pipeline.close_stale(conn)
             watch_silence(conn, now, self.config.deployment.edge)
+            refresh_statistics(conn, self.config.deployment.tz)  # the figures' rollups, off GET's path
         escalate_overdue(self.db, self.config.deployment, now)  # 督办: each clue in its own transaction
         return Upkeep(removed, compressed, rollup_rows, auto_closed)
 

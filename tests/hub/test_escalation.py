@@ -196,6 +196,10 @@ def test_the_hubs_tick_chases_and_a_restarted_hub_not_again(
             assert steps(hub.db, taken.clue_id) == ([], [], [])
             hub.upkeep(now + timedelta(hours=4, minutes=1))
             assert steps(hub.db, taken.clue_id)[2] == ["remind: issued"]
+            with hub.db.transaction() as conn:  # the tick also rolled the statistics up
+                assert conn.execute("SELECT count(*) FROM statistics_dirty").fetchone() == (0,)
+                rolled = conn.execute("SELECT source, alerts FROM alert_rollups WHERE span = 'day'")
+                assert rolled.fetchall() == [("camera:canteen-storeroom", 1)]
         finally:
             hub.close()
         again = Hub.start(loaded, Settings(data_dir=tmp_path), dsn=dsn)
