@@ -180,7 +180,8 @@ def _analyse(hub: Hub, camera: Camera, recordings: list[tuple[Path, datetime]], 
     assert camera.detect is not None  # chosen among the cameras with detect
     model = next(m for m in hub.config.deployment.vision.models if m.id == camera.detect.model)
     try:
-        detector = load_detector(DetectorSpec.of(model))
+        # One frame at a time: the one detection gets every core unless the model says otherwise.
+        detector = load_detector(DetectorSpec.of(model.model_copy(update={"workers": 1})))
     except ModelError as exc:
         err.print(f"{config}: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
