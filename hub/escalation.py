@@ -8,6 +8,10 @@ names a supervising department (`escalate_to`) and the clue is still overdue for
 the trail, the audit log and the outbox (so that the dashboard and the webhooks see it) in one
 transaction per clue.
 
+The delay is set on the route, beside the supervisor it names, rather than per risk class: who
+presses whom is a relation between two departments that the route already states, and a route
+whose clues are urgent (it may set their risk class too) sets a short delay.
+
 The supervising department may then read the clue (hub/clues.py, `supervising`), but not claim,
 handle or answer it: the department it was routed to stays the one that acts and whose figures
 count; the supervisor presses it outside the hub, and the duty platform may reopen the answer.

@@ -106,7 +106,7 @@ class Hub:
             auto_closed = self.pipeline.close_stale(conn)
             watch_silence(conn, now, self.config.deployment.edge)
             refresh_statistics(conn, self.config.deployment.tz)  # the figures' rollups, off GET's path
-        escalate_overdue(self.db, self.config.deployment, now)  # 督办: each clue in its own transaction
+        escalate_overdue(self.db, self.config.deployment, now)  # 催办, 督办: a transaction per clue
         return Upkeep(removed, compressed, rollup_rows, auto_closed)
 
     def close(self) -> None:
