@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Literal
 
 Mode = Literal["pass", "blackhole", "reset", "error"]
@@ -61,6 +61,9 @@ class TcpProxy:
 
     def close(self) -> None:
         self._closed.set()
+        # close() alone does not wake a thread blocked in accept(); shutdown() does (EINVAL).
+        with suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             for sock in list(self._open):
