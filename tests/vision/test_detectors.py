@@ -29,6 +29,7 @@ from hub.config.vision import DetectorModel
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec, ModelError, load_detector
+from vision.detectors.base import share_cores
 from vision.detectors.onnx import OnnxDetector, choose_providers, non_max_suppression
 from vision.models import prepare_ultralytics, resolve_model
 
@@ -323,8 +324,10 @@ def test_gpu_without_gpu_provider_falls_back_to_cpu(caplog: pytest.LogCaptureFix
 
 
 def test_a_model_of_the_deployment_is_loaded_with_every_setting_it_gives() -> None:
-    given = DetectorModel(id="m", path="x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5)
-    assert DetectorSpec.of(given) == DetectorSpec("x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5)
+    given = DetectorModel(id="m", path="x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5, threads=3)
+    expected = DetectorSpec("x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5, threads=3)
+    assert DetectorSpec.of(given) == expected
     defaults = DetectorModel(id="m", path="x.onnx")
-    assert DetectorSpec.of(defaults) == DetectorSpec("x.onnx")  # one set of defaults: the schema's
+    # One set of defaults, the schema's; the threads share the box among the default workers.
+    assert DetectorSpec.of(defaults) == DetectorSpec("x.onnx", threads=share_cores(None, None)[1])
     assert DetectorSpec("x.onnx").iou == 0.7
