@@ -218,3 +218,18 @@ def _zombie(pid: int) -> bool:
 def assert_same(a: Detections, b: Detections) -> None:
     assert len(a) == len(b) and len(a) > 0
     assert (box_iou(a.xyxy, b.xyxy).max(axis=1) >= 0.99).all()
+
+
+def test_a_model_set_to_processes_runs_in_as_many_as_its_workers(start_hub: Any) -> None:
+    loaded = config({"type": "presence"}, zone=scenes.WAITING_ZONE)
+    model = loaded.deployment.vision.models[0].model_copy(update={"workers": 2, "processes": True})
+    vision = loaded.deployment.vision.model_copy(update={"models": [model]})
+    deployment = loaded.deployment.model_copy(update={"vision": vision})
+    service = VisionService(deployment, HubSink(start_hub(loaded)))
+    isolated = service.detectors["person"].detector
+    try:
+        assert isinstance(isolated, ProcessDetector)
+        assert len(set(isolated.pids)) == 2 and os.getpid() not in isolated.pids
+        assert isolated.spec.threads == share_cores(2, None)[1]  # the box's cores shared by the two
+    finally:
+        isolated.close()
