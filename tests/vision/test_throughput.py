@@ -227,8 +227,8 @@ def test_a_model_set_to_processes_runs_in_as_many_as_its_workers(start_hub: Any)
     deployment = loaded.deployment.model_copy(update={"vision": vision})
     service = VisionService(deployment, HubSink(start_hub(loaded)))
     isolated = service.detectors["person"].detector
+    assert isinstance(isolated, ProcessDetector)
     try:
-        assert isinstance(isolated, ProcessDetector)
         assert len(set(isolated.pids)) == 2 and os.getpid() not in isolated.pids
         assert isolated.spec.threads == share_cores(2, None)[1]  # the box's cores shared by the two
     finally:
