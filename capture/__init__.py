@@ -2,7 +2,7 @@
 
 from capture.clip import Clip, ClipError, PacketRing
 from capture.frames import Frame, FrameQueue
-from capture.health import CameraStatus, StatusChange, health_events, status_event, store_health
+from capture.health import CameraStatus, StatusChange, status_event, store_health
 from capture.sources import Source, SourceError, SourceKind
 from capture.watchdog import CameraCapture, Watchdog
 from capture.worker import Backoff, CameraWorker, WorkerSettings
@@ -23,7 +23,6 @@ __all__ = [
     "StatusChange",
     "Watchdog",
     "WorkerSettings",
-    "health_events",
     "status_event",
     "store_health",
 ]

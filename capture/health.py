@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 from av import VideoFrame
 
-from hub.config import Deployment
 from hub.config.devices import Camera
 from hub.config.rules import Offline
 from hub.events import Event
@@ -126,21 +125,6 @@ def status_event(
         object=camera.object,
         payload={"status": str(change.status), "previous": str(change.previous), "detail": change.detail},
     )
-
-
-def health_events(change: StatusChange, deployment: Deployment) -> list[Event]:
-    """Events for every `offline` rule of the changed camera, at once, whatever their `after`
-    (`capture.alarms.OfflineAlarms` waits for it)."""
-    cameras = {c.id: c for c in deployment.cameras}
-    camera = cameras.get(change.camera)
-    if camera is None:
-        return []
-    events = (
-        status_event(change, rule, camera)
-        for rule in deployment.rules
-        if isinstance(rule, Offline) and rule.camera == camera.id
-    )
-    return [e for e in events if e is not None]
 
 
 def store_health(conn: Connection, changes: Iterable[StatusChange]) -> None:

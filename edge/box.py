@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from capture.health import StatusChange, health_events
+from capture.health import StatusChange
 from edge.config import SiteConfig, models_present
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
@@ -99,7 +99,6 @@ class BoxSink:
 
     def camera_status(self, change: StatusChange) -> None:
         self.cameras[change.camera] = str(change.status)
-        self.take(health_events(change, self.deployment))
 
 
 class RunningConfig(Protocol):
