@@ -1,13 +1,16 @@
 """Sensor ingest rate against the broker's own client, on a real Mosquitto and TimescaleDB.
 
     .venv/bin/python -m bench.iot [--messages 50000] [--gateway-messages 2000] [--workers 1 2]
+        [--receivers mqtt5 paho]
 
 For each kind of message, N messages are queued at QoS 1 in a persistent session while the
 consumer is away; then the consumer comes back and drains them. The reference is
 `mosquitto_sub` draining the same queue; offsite drains it and commits every reading to the
 readings hypertable, acknowledging each message only after its commit. With several workers,
 each is a process with its own session in one shared subscription, and the broker splits the
-queue between them.
+queue between them. `--receivers` picks the receive loops to measure: `mqtt5`
+(`iot.mqtt5_receiver`, what MQTT 5 brokers get) and `paho` (`iot.receiver` on MQTT 3.1.1, what
+the demo's embedded broker gets).
 
 Mosquitto 2.0 stalls draining much more than 65535 messages queued for one session (their
 packet ids wrap around), for its own client as for ours: keep N per session below that.
@@ -93,9 +96,14 @@ def bench_config(workers: int) -> Deployment:
     return iot_config(batch_wait=0.2, share_group="bench" if workers > 1 else None)
 
 
+def address(port: int, receiver: str) -> BrokerAddress:
+    return BrokerAddress(port=port, mqtt5=receiver == "mqtt5")
+
+
 def offsite_rate(
-    dsn: str, broker: Broker, topic: str, lines: list[str], readings: int, tmp: Path, workers: int = 1
-) -> tuple[float, float]:
+    dsn: str, broker: Broker, topic: str, lines: list[str], readings: int, tmp: Path, workers: int = 1,
+    receiver: str = "mqtt5",
+) -> tuple[float, float]:  # fmt: skip
     """Messages and readings per second that `workers` ingest processes drain and commit."""
     ids = [f"bench-ingest-{n}" for n in range(workers)]
     db = open_database(dsn, tmp, pool_size=2)
@@ -104,7 +112,7 @@ def offsite_rate(
             conn.execute("TRUNCATE readings")
         for client_id in ids:
             first = SensorIngest(
-                bench_config(workers), db, BrokerAddress(port=broker.port), client_id=client_id
+                bench_config(workers), db, address(broker.port, receiver), client_id=client_id
             )
             first.start()
             first.stop()  # the session now waits at the broker
@@ -115,7 +123,10 @@ def offsite_rate(
     ready, stop = spawn.Barrier(workers + 1), spawn.Event()
     counts = [(spawn.Value("q", 0), spawn.Value("q", 0)) for _ in ids]
     processes = [
-        spawn.Process(target=_worker, args=(dsn, broker.port, client_id, workers, tmp, ready, stop, *count))
+        spawn.Process(
+            target=_worker,
+            args=(dsn, address(broker.port, receiver), client_id, workers, tmp, ready, stop, *count),
+        )
         for client_id, count in zip(ids, counts, strict=True)
     ]
     for process in processes:
@@ -146,12 +157,12 @@ def offsite_rate(
 
 
 def _worker(
-    dsn: str, port: int, client_id: str, workers: int, tmp: Path, ready: Barrier, stop: Event,
+    dsn: str, broker: BrokerAddress, client_id: str, workers: int, tmp: Path, ready: Barrier, stop: Event,
     readings: Synchronized[int], stored: Synchronized[int],
 ) -> None:  # fmt: skip
     """One ingest process: starts when all are ready, and reports what it has committed."""
     db = open_database(dsn, tmp, pool_size=2)
-    ingest = SensorIngest(bench_config(workers), db, BrokerAddress(port=port), client_id=client_id)
+    ingest = SensorIngest(bench_config(workers), db, broker, client_id=client_id)
     try:
         ready.wait(timeout=60)
         ingest.start()
@@ -168,6 +179,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--gateway-messages", type=int, default=2_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="ingest processes to try")
+    parser.add_argument("--receivers", nargs="+", choices=["mqtt5", "paho"], default=["mqtt5"])
     args = parser.parse_args()
     if max(args.messages, args.gateway_messages) > MAX_QUEUED:
         parser.error(f"Mosquitto stalls draining more than {MAX_QUEUED} messages queued for one session")
@@ -192,15 +204,18 @@ def main() -> None:
                 console.print(f"[bold]{name}[/]: {len(lines)} messages, {readings} readings")
                 with fresh_broker() as broker:  # a broker per run: no session carries messages over
                     reference = mosquitto_sub_rate(broker, topic, lines)
-                for workers in args.workers:
-                    with fresh_broker() as broker:
-                        rates = offsite_rate(cluster.dsn, broker, topic, lines, readings, Path(tmp), workers)
-                    results.append((name, reference, workers, *rates))
+                for receiver in args.receivers:
+                    for workers in args.workers:
+                        with fresh_broker() as broker:
+                            rates = offsite_rate(
+                                cluster.dsn, broker, topic, lines, readings, Path(tmp), workers, receiver
+                            )
+                        results.append((name, reference, f"{receiver} x{workers}", *rates))
         finally:
             cluster.remove()
-    for name, reference, workers, messages, stored in results:
+    for name, reference, how, messages, stored in results:
         console.print(
-            f"{name:15} mosquitto_sub {reference:9.0f} msg/s | offsite x{workers} {messages:9.0f} msg/s"
+            f"{name:15} mosquitto_sub {reference:9.0f} msg/s | offsite {how:8} {messages:9.0f} msg/s"
             f" {stored:9.0f} readings/s committed | ratio {messages / reference:.2f}"
         )
     console.print("load average " + " ".join(f"{load:.2f}" for load in os.getloadavg()))

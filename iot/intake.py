@@ -1,6 +1,7 @@
 """MQTT sensor messages -> readings in the database -> sensor rules -> hub events.
 
-Three parts, each in its module: the MQTT receive loop (`iot.receiver`, paho's network thread),
+Three parts, each in its module: the MQTT receive loop (`iot.mqtt5_receiver` for MQTT 5 brokers,
+`iot.receiver` on paho for 3.1.1 ones),
 the batch writer (`iot.batches`, this module's writer thread) and the rules' clock (`iot.clock`).
 
 A message is acknowledged to the broker only after the readings it carries are committed, so a
@@ -30,6 +31,7 @@ from hub.sink import EventSink
 from hub.store.db import Database
 from iot.batches import BatchWriter
 from iot.clock import RulesClock
+from iot.mqtt5_receiver import Mqtt5Receiver
 from iot.payloads import Decoder
 from iot.receiver import BrokerAddress, Message, MqttReceiver, client_id_for
 from iot.stats import IngestStats
@@ -64,7 +66,9 @@ class SensorIngest:
         self.client_id = self.client_id or client_id_for(self.deployment)
         self.decoder = Decoder(self.deployment)
         self._stop = threading.Event()
-        self.receiver = MqttReceiver(
+        # MQTT 5 brokers: our asyncio reader on the `mqtt5` codec; 3.1.1 brokers (the demo's): paho.
+        receiver = Mqtt5Receiver if self.broker.mqtt5 else MqttReceiver
+        self.receiver: Mqtt5Receiver | MqttReceiver = receiver(
             self.deployment, self.broker, self.client_id, self.decoder, self.clock, self.stats, self._stop
         )
         self.batches = BatchWriter(self.db, self.deployment.iot, self.stats, self._stop)
