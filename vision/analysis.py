@@ -158,6 +158,7 @@ class CameraAnalyser:
         self.sink = sink
         self.settings = deployment.vision
         self.tz = deployment.tz
+        self.language = deployment.language
         self.rules = list(rules) if rules is not None else build_rules(deployment, camera.id)
         self.labeller = Labeller(
             camera.detect, models[camera.detect.model], self.settings.min_confidence, self.rules
@@ -259,6 +260,7 @@ class CameraAnalyser:
                 hit_boxes=hit.boxes,
                 zone=self.zones.get(hit.zone) if hit.zone else None,
                 line=self.lines.get(hit.line) if hit.line else None,
+                language=self.language,
             )
             evidence.append(self.sink.keep(to_jpeg(picture), "image/jpeg"))
         event = Event(
