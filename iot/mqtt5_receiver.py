@@ -74,7 +74,7 @@ class Mqtt5Receiver:
         self.clock = clock
         self.stats = stats
         self.keep_alive = keep_alive
-        self.queue: queue.Queue[Message] = queue.Queue(maxsize=deployment.iot.queue)
+        self.queue = Inbox(maxsize=deployment.iot.queue)
         self._stop = stop
         self._session = 0
         self._connected = threading.Event()
@@ -125,8 +125,8 @@ class Mqtt5Receiver:
         return True
 
     def round_trip(self, timeout: float) -> bool:
-        """Ping the broker and wait for its answer: True once everything it sent before has been
-        taken into `queue` (or is waiting for room there)."""
+        """Ping the broker and wait for its answer: True once everything it sent before is in
+        `queue` (False while some of it waits for room there)."""
         if self._loop is None:
             return False
         done: ThreadFuture[bool] = asyncio.run_coroutine_threadsafe(self._ping(timeout), self._loop)
@@ -151,26 +151,29 @@ class Mqtt5Receiver:
         self._ready.set()
         attempt = 0
         while not self._closing.done():
+            began = time.monotonic()
             try:
-                subscribed = await self._connection()
+                await self._connection()
             except _Closing:
                 break
             except Exception as exc:  # any failure of one connection: say why and reconnect
-                subscribed = False
                 reason = str(exc) or type(exc).__name__
                 self.stats.last_error = f"MQTT: {reason}"
-                log.warning(
-                    "MQTT broker at %s:%s: %s; reconnecting", self.broker.host, self.broker.port, reason
-                )
+                if not self._stop.is_set():
+                    where = f"{self.broker.host}:{self.broker.port}"
+                    log.warning("MQTT broker at %s: %s; reconnecting", where, reason)
             finally:
+                # A session that worked for a while backs off from the start again; a broker that
+                # drops us as soon as we are in is not hammered.
+                worked = self._connected.is_set() and time.monotonic() - began > LAST_RETRY
                 self._connected.clear()
                 self._link = None
-            attempt = 0 if subscribed else attempt + 1
+            attempt = 0 if worked else attempt + 1
             delay = jittered_delay(FIRST_RETRY, LAST_RETRY, max(attempt - 1, 0), self._rng)
             await asyncio.wait({self._closing}, timeout=delay)
 
-    async def _connection(self) -> bool:
-        """One connection from CONNECT to its end; True when it got as far as the subscriptions."""
+    async def _connection(self) -> None:
+        """One connection from CONNECT to its end, which is always an exception."""
         assert self._loop is not None
         host, port = self.broker.host, self.broker.port
         context = self.broker.tls_context()
@@ -179,11 +182,11 @@ class Mqtt5Receiver:
         )
         _, link = await self._until(opening, ANSWER_WITHIN, "TCP connection", None)
         try:
-            return await self._converse(link)
+            await self._converse(link)
         finally:
             link.close()
 
-    async def _converse(self, link: _Link) -> bool:
+    async def _converse(self, link: _Link) -> None:
         iot = self.deployment.iot
         link.send(
             mqtt5.ConnectPacket(
@@ -219,7 +222,6 @@ class Mqtt5Receiver:
         else:
             self._connected.set()
         await self._keep(link, keep_alive)
-        return True
 
     async def _keep(self, link: _Link, keep_alive: int) -> None:
         """Ping when quiet, until the connection ends or `stop()` ends it with a DISCONNECT."""
@@ -281,10 +283,7 @@ class Mqtt5Receiver:
         self._link = link
         self.stats.connections += 1
         if resumed:
-            with self.queue.mutex:
-                stale = len(self.queue.queue) + len(self._overflow)
-                self.queue.queue.clear()
-                self.queue.not_full.notify_all()
+            stale = self.queue.drop_all() + len(self._overflow)
             self._overflow.clear()
             if stale:
                 log.info("session resumed: %d messages of the lost connection come again", stale)
@@ -304,37 +303,59 @@ class Mqtt5Receiver:
         if link is not None and packets:
             link.send(b"".join(packets))
 
-    def _take(self, link: _Link, publish: mqtt5.PublishPacket, received: datetime) -> None:
-        """A PUBLISH from the broker: decoded, then into the queue (or held while it is full)."""
-        decoded = decode_message(
-            self.decoder, self.stats, publish.topic, publish.payload, received, publish.retain
-        )
-        message = Message(
-            publish.topic, publish.payload, publish.packet_id or 0, received, link.session, decoded
-        )
-        self.stats.received += 1
-        if not self._overflow:
-            try:
-                self.queue.put_nowait(message)
-                return
-            except queue.Full:
-                pass
-        # Full: messages of an earlier session still wait there. Stop reading until there is room.
-        self._overflow.append(message)
-        if len(self._overflow) == 1:
+    def _message(self, link: _Link, publish: mqtt5.PublishPacket, received: datetime) -> Message:
+        """A PUBLISH from the broker, decoded."""
+        topic, payload = publish.topic, publish.payload
+        decoded = decode_message(self.decoder, self.stats, topic, payload, received, publish.retain)
+        return Message(topic, payload, publish.packet_id or 0, received, link.session, decoded)
+
+    def _deliver(self, link: _Link, messages: list[Message]) -> None:
+        """The messages of one read into the queue, under one lock; what finds no room (messages of
+        an earlier connection still wait there, or the broker sent more than Receive Maximum) is
+        held here, and reading stops until there is room."""
+        self.stats.received += len(messages)
+        if self._overflow:
+            self._overflow.extend(messages)
+            return
+        taken = self.queue.put_many(messages)
+        if taken < len(messages):
+            self._overflow.extend(messages[taken:])
             link.pause()
             asyncio.get_running_loop().call_later(0.01, self._drain_overflow)
 
     def _drain_overflow(self) -> None:
-        while self._overflow:
-            try:
-                self.queue.put_nowait(self._overflow[0])
-            except queue.Full:
-                asyncio.get_running_loop().call_later(0.01, self._drain_overflow)
-                return
+        held = list(self._overflow)
+        taken = self.queue.put_many(held)
+        for _ in range(taken):
             self._overflow.popleft()
-        if self._link is not None:
+        if self._overflow:
+            asyncio.get_running_loop().call_later(0.01, self._drain_overflow)
+        elif self._link is not None:
             self._link.resume()
+
+
+class Inbox(queue.Queue[Message]):
+    """The bounded queue between the receive loop and the batch writer, filled a read at a time."""
+
+    def put_many(self, messages: list[Message]) -> int:
+        """Append as many of `messages` as fit, without waiting; how many did."""
+        with self.not_full:
+            room = len(messages) if self.maxsize <= 0 else min(len(messages), self.maxsize - self._qsize())
+            for message in messages[:room]:
+                self._put(message)
+            self.unfinished_tasks += room
+            if room:
+                self.not_empty.notify(room)
+            return room
+
+    def drop_all(self) -> int:
+        """Forget everything queued; how many were."""
+        with self.not_full:
+            dropped = self._qsize()
+            self.queue.clear()
+            self.unfinished_tasks -= dropped
+            self.not_full.notify_all()
+            return dropped
 
 
 class _Link(asyncio.Protocol):
@@ -392,7 +413,8 @@ class _Link(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         received = self.receiver.clock()  # one arrival time for everything this read brought
-        taken = 0
+        receiver, messages = self.receiver, []
+        taken, malformed = 0, None
         with memoryview(buffer) as view:
             while taken < len(buffer):
                 try:
@@ -400,14 +422,18 @@ class _Link(asyncio.Protocol):
                 except IndexError:  # a packet continues in the next read
                     break
                 except ValueError as exc:
-                    self._malformed(exc, bytes(view[taken : taken + 16]))
-                    return
+                    malformed = (exc, bytes(view[taken : taken + 16]))
+                    break
                 taken += size
                 if isinstance(packet, mqtt5.PublishPacket):
-                    self.receiver._take(self, packet, received)
+                    messages.append(receiver._message(self, packet, received))
                 else:
                     self._control(packet)
         del buffer[:taken]
+        if messages:
+            receiver._deliver(self, messages)
+        if malformed is not None:
+            self._malformed(*malformed)
 
     def _control(self, packet: mqtt5.Packet) -> None:
         if isinstance(packet, mqtt5.PingRespPacket):
