@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matches, queryParams } from "./alerts";
+import { matches, newestFirst, queryParams } from "./alerts";
 import type { Alert } from "./api";
 
 const alert = {
@@ -32,5 +32,18 @@ describe("matches", () => {
 describe("queryParams", () => {
   it("leaves out what is not set", () => {
     expect(queryParams({ site: "a", rule: "", status: undefined })).toEqual({ site: "a" });
+  });
+});
+
+describe("newestFirst", () => {
+  it("orders by the moment first seen, whatever its zone, then by id", () => {
+    const at = (id: number, first_seen: string) => ({ ...alert, id, first_seen }) as Alert;
+    const alerts = [
+      at(1, "2026-03-01T08:00:00Z"),
+      at(2, "2026-03-01T16:30:00+08:00"), // 08:30Z
+      at(3, "2026-03-01T08:00:00Z"),
+      at(4, "2026-03-01T08:15:00.500Z"),
+    ];
+    expect(newestFirst(alerts).map((a) => a.id)).toEqual([2, 4, 3, 1]);
   });
 });
