@@ -154,41 +154,41 @@ _SHARE = "coalesce(round(sum(false_alarms)::numeric / nullif(sum(alerts), 0), 4)
 # One row per (department, bucket) and one per department for the whole period (bucket NULL).
 # Answered clues come from the rollups (their figures no longer change; the seconds to claim and
 # to answer kept as arrays for the percentiles), the others straight from risk_clues, judged at now.
+# Each group's seconds are gathered into one array and sorted on their own, as numbers (the
+# rollups keep them sorted, which the sort finds quicker).
 _CLUES = f"""
 WITH answered AS (
     SELECT department, date_trunc(%(bucket)s, start::timestamp)::date AS bucket, received,
            claimed_in_time, answered_in_time, overdue, escalated, 0 AS open, to_claim, to_answer
     FROM clue_rollups WHERE {_CLUE_SPANS} AND (%(department)s::text IS NULL OR department = %(department)s)
 ), unanswered AS (
-    SELECT c.department, (date_trunc(%(bucket)s, c.issued_at, %(tz)s) AT TIME ZONE %(tz)s)::date, 1,
-           coalesce(c.claimed_at <= c.claim_deadline, false)::int, 0,
-           (coalesce(c.claimed_at, %(now)s) > c.claim_deadline OR %(now)s > c.feedback_deadline)::int,
-           EXISTS (SELECT 1 FROM clue_supervisors e WHERE e.clue_id = c.id)::int,
-           (c.status IN ('issued', 'claimed', 'handled'))::int,
-           ARRAY[extract(epoch FROM c.claimed_at - c.issued_at)::float8], ARRAY[NULL::float8]
+    SELECT c.department, (date_trunc(%(bucket)s, c.issued_at, %(tz)s) AT TIME ZONE %(tz)s)::date AS bucket,
+           count(*), count(*) FILTER (WHERE c.claimed_at <= c.claim_deadline), 0,
+           count(*) FILTER (WHERE coalesce(c.claimed_at, %(now)s) > c.claim_deadline
+                                  OR %(now)s > c.feedback_deadline),
+           count(*) FILTER (WHERE EXISTS (SELECT 1 FROM clue_supervisors e WHERE e.clue_id = c.id)),
+           count(*) FILTER (WHERE c.status IN ('issued', 'claimed', 'handled')),
+           array_agg(extract(epoch FROM c.claimed_at - c.issued_at)::float8), '{{}}'::float8[]
     FROM risk_clues c
     WHERE c.fed_back_at IS NULL AND c.issued_at >= %(start)s AND c.issued_at < %(end)s
       AND (%(department)s::text IS NULL OR c.department = %(department)s)
-), c AS (SELECT * FROM answered UNION ALL SELECT * FROM unanswered
-), counts AS (
+    GROUP BY 1, 2
+), groups AS (
     SELECT department, bucket, sum(received)::int AS received, sum(claimed_in_time)::int AS claimed,
            sum(answered_in_time)::int AS answered, sum(overdue)::int AS overdue,
-           sum(escalated)::int AS escalated, sum(open)::int AS open
-    FROM c GROUP BY GROUPING SETS ((department, bucket), (department))
-), times AS (
-    SELECT department, bucket,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY to_claim) AS claim_p50,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY to_claim) AS claim_p90,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY to_answer) AS answer_p50,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY to_answer) AS answer_p90
-    FROM (SELECT department COLLATE "C" AS department, bucket, unnest(to_claim) AS to_claim,
-                 unnest(to_answer) AS to_answer FROM c) v  -- ids: bytes sort faster than words
+           sum(escalated)::int AS escalated, sum(open)::int AS open,
+           statistics_concat(to_claim) AS to_claim, statistics_concat(to_answer) AS to_answer
+    FROM (SELECT * FROM answered UNION ALL SELECT * FROM unanswered) c
     GROUP BY GROUPING SETS ((department, bucket), (department))
 )
-SELECT n.department, n.bucket, received, claimed, answered, overdue, escalated, open,
-       claim_p50, claim_p90, answer_p50, answer_p90
-FROM counts n JOIN times t ON t.department = n.department AND t.bucket IS NOT DISTINCT FROM n.bucket
-ORDER BY n.department, n.bucket NULLS LAST
+SELECT department, bucket, received, claimed, answered, overdue, escalated, open,
+       claim.p50, claim.p90, answer.p50, answer.p90
+FROM groups,
+     LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS p50,
+                     percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 FROM unnest(to_claim) v) claim,
+     LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS p50,
+                     percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90 FROM unnest(to_answer) v) answer
+ORDER BY department, bucket NULLS LAST
 """
 
 
@@ -245,9 +245,10 @@ SELECT 'day', %(day)s, c.department, count(*), count(*) FILTER (WHERE c.claimed_
        count(*) FILTER (WHERE c.fed_back_at <= c.feedback_deadline),
        count(*) FILTER (WHERE c.claimed_at > c.claim_deadline OR c.fed_back_at > c.feedback_deadline),
        count(*) FILTER (WHERE EXISTS (SELECT 1 FROM clue_supervisors e WHERE e.clue_id = c.id)),
-       array_agg(extract(epoch FROM c.claimed_at - c.issued_at)::float8 ORDER BY c.id),
-       array_agg(extract(epoch FROM c.fed_back_at - c.issued_at)::float8 ORDER BY c.id)
-FROM risk_clues c
+       array_agg(t.to_claim ORDER BY t.to_claim), array_agg(t.to_answer ORDER BY t.to_answer)
+FROM risk_clues c,
+     LATERAL (SELECT extract(epoch FROM c.claimed_at - c.issued_at)::float8 AS to_claim,
+                     extract(epoch FROM c.fed_back_at - c.issued_at)::float8 AS to_answer) t
 WHERE c.fed_back_at IS NOT NULL AND c.issued_at >= %(start)s AND c.issued_at < %(end)s
 GROUP BY c.department
 """,
@@ -276,7 +277,8 @@ FROM (SELECT department, sum(received), sum(claimed_in_time), sum(answered_in_ti
              sum(escalated)
       FROM clue_rollups WHERE span = 'day' AND start >= %(month)s AND start < %(next)s
       GROUP BY department) n
-JOIN (SELECT r.department, array_agg(u.to_claim) AS to_claim, array_agg(u.to_answer) AS to_answer
+JOIN (SELECT r.department, array_agg(u.to_claim ORDER BY u.to_claim) AS to_claim,
+             array_agg(u.to_answer ORDER BY u.to_answer) AS to_answer
       FROM clue_rollups r, unnest(r.to_claim, r.to_answer) AS u (to_claim, to_answer)
       WHERE r.span = 'day' AND r.start >= %(month)s AND r.start < %(next)s
       GROUP BY r.department) t USING (department)

@@ -77,6 +77,8 @@ CREATE TABLE clue_rollups (
     PRIMARY KEY (span, start, department)
 );
 CREATE INDEX risk_clues_unanswered ON risk_clues (issued_at) WHERE fed_back_at IS NULL;
+-- Arrays joined end to end: a group's seconds to claim or to answer, for its percentiles.
+CREATE AGGREGATE statistics_concat (float8[]) (SFUNC = array_cat, STYPE = float8[], INITCOND = '{}');
 
 CREATE FUNCTION statistics_mark() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
