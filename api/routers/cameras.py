@@ -1,6 +1,6 @@
 """Cameras for the duty platform's wall: each camera's health, its latest analysed snapshot and
-how many findings it raised today. Read only; the frames themselves stay on the cameras' boxes,
-so the snapshot is the newest picture the hub holds: the evidence of the camera's newest alert."""
+how many findings it raised today. Read only. The store keeps no frames, only evidence, so the
+snapshot is the newest picture it holds: the annotated evidence of the camera's newest alert."""
 
 from __future__ import annotations
 
