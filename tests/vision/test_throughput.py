@@ -22,28 +22,17 @@ from tests.vision.conftest import MODEL, config, play
 from vision.analysis import CameraAnalyser
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
-from vision.detectors import Detector, DetectorSpec
+from vision.detectors import Detector, DetectorSpec, load_detector
 from vision.detectors.base import share_cores
+from vision.detectors.onnx import OnnxDetector
 from vision.detectors.process import ProcessDetector
+from vision.quantize import agreement, quantize
 from vision.region import Region
 from vision.rules import build_rules
 from vision.service import VisionService
 from vision.sink import HubSink
 
 KEPT = 0.35  # vision.min_confidence's default: what a camera keeps
-
-
-def f1(a: Detections, b: Detections, iou: float = 0.5) -> tuple[int, int, int]:
-    """(matched, only in a, only in b): boxes paired greedily, best overlap first, at `iou` or more."""
-    if not len(a) or not len(b):
-        return 0, len(a), len(b)
-    overlaps = box_iou(a.xyxy, b.xyxy)
-    matched = 0
-    while overlaps.size and overlaps.max() >= iou:
-        i, j = np.unravel_index(overlaps.argmax(), overlaps.shape)
-        overlaps[i, :], overlaps[:, j] = 0, 0
-        matched += 1
-    return matched, len(a) - matched, len(b) - matched
 
 
 def kept(found: Detections) -> Detections:
@@ -63,16 +52,32 @@ def test_the_rectangular_model_finds_what_the_padded_one_does(
 ) -> None:
     """640 x 384 instead of 640 x 640 for the scenario pictures: F1 >= 0.97 at IoU 0.5 against
     the padded run, on what a camera keeps."""
-    matched = only_padded = only_rect = 0
-    for scene in SCENES.values():
-        for t in np.linspace(0.5, scene.duration - 0.5, 5):
-            picture = scenes.render(scene, float(t))
-            padded, rect = kept(detector.detect([picture])[0]), kept(rectangular.detect([picture])[0])
-            m, p, r = f1(padded, rect)
-            matched, only_padded, only_rect = matched + m, only_padded + p, only_rect + r
-    assert matched >= 20, (matched, only_padded, only_rect)  # the scenes do show people
-    score = 2 * matched / (2 * matched + only_padded + only_rect)
-    assert score >= 0.97, (matched, only_padded, only_rect)
+    pictures = scene_pictures(4)
+    padded = [kept(found) for found in detector.detect(pictures)]
+    found = agreement(padded, [kept(found) for found in rectangular.detect(pictures)])
+    assert found.matched >= 16, found  # the scenes do show people
+    assert found.f1 >= 0.97, found
+
+
+def scene_pictures(per_scene: int, offset: float = 0.5) -> list[Image]:
+    """`per_scene` pictures of each scenario scene, spread over it from `offset` seconds."""
+    return [
+        scenes.render(scene, float(t))
+        for scene in SCENES.values()
+        for t in np.linspace(offset, scene.duration - 0.5, per_scene)
+    ]
+
+
+def test_int8_agrees_with_fp32_on_pictures_it_was_not_calibrated_on(
+    rectangular: Detector, tmp_path: Path
+) -> None:
+    assert isinstance(rectangular, OnnxDetector)
+    int8 = quantize(rectangular.path, tmp_path / "int8.onnx", scene_pictures(2, offset=0.3))
+    quantized = load_detector(DetectorSpec(str(int8), threads=1))
+    held_out = scene_pictures(3, offset=0.7)
+    fp32 = [kept(found) for found in rectangular.detect(held_out)]
+    found = agreement(fp32, [kept(found) for found in quantized.detect(held_out)])
+    assert found.matched >= 12 and found.f1 >= 0.97, found
 
 
 def test_a_crop_around_the_zone_finds_its_people_where_the_whole_picture_does(rectangular: Detector) -> None:

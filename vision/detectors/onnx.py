@@ -248,6 +248,16 @@ class OnnxDetector:
                     results[i] = detections
         return results
 
+    @property
+    def input_name(self) -> str:
+        return str(self._input)
+
+    def blob(self, image: Image) -> npt.NDArray[Any]:
+        """The model input (1 x 3 x H x W) for one image, letterboxed as `detect` does."""
+        check_images([image])
+        size = self.input_size(image.shape[0], image.shape[1])
+        return self._preprocess([image], size, 1)[0]
+
     def input_size(self, height: int, width: int) -> tuple[int, int]:
         """Model input (height, width) for an image of this size: the fixed one, or the rectangle."""
         if self.fixed_size:
