@@ -1,10 +1,10 @@
 """One camera's analysis: frames -> (motion gate) -> detections -> tracks -> rule hits -> events.
 
 Each camera has a thread of its own that takes the newest frame from its capture worker, asks the
-shared detector worker for boxes when the picture moved (in the part of the picture its rules look
-at, `vision.region`), tracks, runs the camera's rules and turns
-their hits into hub events with evidence: the annotated picture at once, the clip from a few
-seconds before to a few seconds after once those seconds have been filmed.
+shared detector worker for boxes when the picture moved (only around its rules' zones, see
+`vision.region`), tracks, runs the camera's rules and turns their hits into hub events with
+evidence: the annotated picture at once, the clip from a few seconds before to a few seconds
+after once those seconds have been filmed.
 """
 
 from __future__ import annotations
