@@ -229,12 +229,13 @@ class Analysis:
         return True
 
     def switch(self) -> None:
-        """Stop the running analysis and start the prepared one, with the outbox's new bound."""
+        """Stop the running analysis and start the prepared one, with the outbox's new bound and pace."""
         if self._next is None:
             return
         (deployment, service), self._next = self._next, None
         self.service.stop()
         self.sink.use(deployment)
         self.outbox.limit_bytes = outbox_limit(deployment)
+        self.outbox.catch_up_per_s = deployment.edge.catch_up_per_s
         self.service = service
         service.start()

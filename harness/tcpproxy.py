@@ -8,14 +8,22 @@ Modes, switched while connections are open:
 - ``reset``: every open and new connection is reset (RST), as a restarted NAT or firewall does;
 - ``error``: every request is answered ``500 Internal Server Error`` by the proxy, as a failing
   reverse proxy in front of the hub does (the hub itself sees nothing).
+
+In ``pass`` the link may also be degraded (`degraded()`): each chunk from the client waits
+`latency` seconds before it is forwarded, and after a share `drop` of them the connection is
+reset: the server may have acted on the request, the client never hears its answer (the case
+that tests a client's retries for duplicates). The share is drawn from a seeded generator, the
+same on every run.
 """
 
 from __future__ import annotations
 
+import random
 import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Literal
@@ -31,6 +39,10 @@ class TcpProxy:
         self.target = target
         self.mode: Mode = "pass"
         self.connections = 0  # accepted so far
+        self.latency = 0.0  # seconds each chunk from the client waits before it is forwarded
+        self.drop = 0.0  # share of the client's chunks after which the connection is reset
+        self.dropped = 0  # connections reset so
+        self._draw = random.Random(3)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
         self._lock = threading.Lock()
@@ -58,6 +70,15 @@ class TcpProxy:
             yield
         finally:
             self.set_mode("pass")
+
+    @contextmanager
+    def degraded(self, latency: float, drop: float) -> Iterator[None]:
+        """The link slow by `latency` seconds a chunk, a share `drop` of chunks reset, inside the block."""
+        self.latency, self.drop = latency, drop
+        try:
+            yield
+        finally:
+            self.latency, self.drop = 0.0, 0.0
 
     def close(self) -> None:
         self._closed.set()
@@ -103,7 +124,14 @@ class TcpProxy:
                         return
                     if self.mode != "pass" or upstream is None:
                         continue  # swallowed: a blackhole answers nothing
-                    (upstream if sock is client else client).sendall(data)
+                    if sock is not client:
+                        client.sendall(data)
+                    elif self._degrade():
+                        upstream.sendall(data)
+                        _reset(client)  # the answer is lost on the way back
+                        return
+                    else:
+                        upstream.sendall(data)
         except (OSError, ValueError):
             return  # reset by us or by a peer
         finally:
@@ -112,6 +140,15 @@ class TcpProxy:
                     if end is not None:
                         self._open.discard(end)
                         end.close()
+
+    def _degrade(self) -> bool:
+        """Wait out the link's latency; whether the connection is to be dropped after this chunk."""
+        if self.latency:
+            time.sleep(self.latency)  # the link's own slowness, not a test waiting for something
+        with self._lock:
+            dropped = self.drop > 0 and self._draw.random() < self.drop
+            self.dropped += dropped
+        return dropped
 
 
 def _reset(sock: socket.socket) -> None:

@@ -6,7 +6,14 @@ and a power cut. Then it is delivered in the order it came (so in order per sour
 first, to the sink behind: straight away when that sink is up, by a background thread with
 backoff while it is away. An entry leaves the spool only in the transaction after its delivery;
 a crash between the two delivers it again, which the hub's intake, idempotent by event id, takes
-as a duplicate: every event counts exactly once.
+as a duplicate: every event counts exactly once. Events and the snapshots they cite go before
+clips and late attachments: after an outage the hub learns what happened before it gets the
+heavy evidence.
+
+A spool may be paced (`catch_up_per_s`): it delivers at most that many entries a second, in
+bursts of a second's worth, so that many boxes coming back at once do not flood the hub. While
+the pace holds a backlog back, the producers leave their entries to the background thread rather
+than wait.
 
 An event the hub refuses (`EventRejected`, or data the database refuses) is moved to the
 ``refused`` table with the reason: recorded, not retried forever.
@@ -49,6 +56,8 @@ CREATE TABLE IF NOT EXISTS spool (
     media_type TEXT NOT NULL DEFAULT '',
     spooled_at REAL NOT NULL   -- seconds since the epoch
 );
+-- The order of delivery (events and snapshots first, then clips and attachments), read without the bodies.
+CREATE INDEX IF NOT EXISTS spool_delivery ON spool ((kind = 'attach' OR media_type LIKE 'video/%'), seq);
 CREATE TABLE IF NOT EXISTS refused (
     seq        INTEGER PRIMARY KEY,
     kind       TEXT NOT NULL,
@@ -95,7 +104,7 @@ class SpoolStats:
 
 class DurableSink:
     """Spools to `path` and delivers to `target`; call `close()` to stop its drainer thread.
-    `limit_bytes` (None: unbounded) may be changed while it runs."""
+    `limit_bytes` and `catch_up_per_s` (None: unbounded) may be changed while it runs."""
 
     def __init__(
         self,
@@ -104,11 +113,13 @@ class DurableSink:
         *,
         clock: Callable[[], float] = time.time,
         limit_bytes: int | None = None,
+        catch_up_per_s: float | None = None,
     ) -> None:
         self.path = path
         self.target = target
         self.clock = clock
         self.limit_bytes = limit_bytes
+        self.catch_up_per_s = catch_up_per_s
         self.stats = SpoolStats()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -121,6 +132,9 @@ class DurableSink:
         self._db_lock = threading.RLock()  # one SQLite connection, shared by producers and the drainer
         self._drain_lock = threading.Lock()  # one delivery at a time keeps the order
         self._away = False
+        self._catching_up = False  # the pace holds a backlog back: the drainer thread delivers it
+        self._tokens = float("inf")  # entries the pace lets go now (a full bucket to start)
+        self._refilled = time.monotonic()
         self._results_lock = threading.Lock()
         self._awaited: set[int] = set()  # entries whose producer waits for their delivery
         self._results: dict[int, Delivery] = {}  # their deliveries, until the producer takes them
@@ -275,12 +289,12 @@ class DurableSink:
     def _deliver_now(self, seqs: list[int]) -> dict[int, Delivery]:
         """Deliver in the caller's thread while the sink behind is up (after whatever is spooled
         before `seqs`); while it is away, the drainer thread retries. The deliveries of `seqs`."""
-        if self._away:
+        if self._away or self._catching_up:
             return {}
         with self._results_lock:
             self._awaited.update(seqs)
         with self._drain_lock:  # a drain in progress may deliver ours: its results are kept for us
-            if not self._away:
+            if not (self._away or self._catching_up):
                 self._drain()
         with self._results_lock:
             self._awaited.difference_update(seqs)
@@ -288,30 +302,42 @@ class DurableSink:
 
     def _drain_loop(self) -> None:
         delay = 0.2
+        pause = 0.0
         while not self._stop.is_set():
-            woken = self._wake.wait(delay if self._away else 1.0)
+            woken = self._wake.wait(pause or (delay if self._away else 1.0))
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if not (woken or self._away):
+            if not (woken or self._away or pause):
                 continue  # the producers deliver while the sink behind is up
             with self._drain_lock:
                 try:
-                    self._drain()
+                    pause = self._drain()
                 except Exception:  # the drainer must outlive a bug in one delivery
                     log.exception("spool drainer error")
+                    pause = 0.0
             delay = min(delay * 2, MAX_BACKOFF) if self._away else 0.2
 
-    def _drain(self) -> None:
-        """Deliver the spool, oldest first, until it is empty or the sink behind is away."""
+    def _drain(self) -> float:
+        """Deliver the spool, oldest first (events and the snapshots they cite before clips and
+        attachments), until it is empty or the sink behind is away: 0; or until the pace holds it
+        back: the seconds to wait."""
         while not self._stop.is_set():
-            with self._db_lock:
+            allowed = self._allowed()
+            if allowed < 1:
+                self._catching_up = True
+                return (1 - self._tokens) / (self.catch_up_per_s or 1)
+            with self._db_lock:  # ordered by spool_delivery; only the batch's bodies are read
                 rows = self._db.execute(
-                    "SELECT seq, kind, key, body, media_type FROM spool ORDER BY seq LIMIT ?", (BATCH,)
+                    "SELECT seq, kind, key, body, media_type FROM spool WHERE seq IN (SELECT seq FROM spool"
+                    " ORDER BY kind = 'attach' OR media_type LIKE 'video/%', seq LIMIT ?)"
+                    " ORDER BY kind = 'attach' OR media_type LIKE 'video/%', seq",
+                    (min(BATCH, allowed),),
                 ).fetchall()
             if not rows:
-                self._away = False
-                return
+                self._away = self._catching_up = False
+                return 0.0
+            self._tokens -= len(rows)
             entries = [_Entry(int(s), str(k), str(key), bytes(b), str(m)) for s, k, key, b, m in rows]
             try:
                 for run in _runs(entries):
@@ -322,10 +348,23 @@ class DurableSink:
                 self._away = True
                 self.stats.retries += 1
                 self.stats.last_error = str(exc)
-                return
+                return 0.0
             if self._away:
                 log.info("hub back: delivering the spool")
             self._away = False
+        return 0.0
+
+    def _allowed(self) -> int:
+        """Entries the pace lets go now: a token bucket refilled at `catch_up_per_s`, holding a
+        second's worth at most (unpaced: a whole batch)."""
+        rate = self.catch_up_per_s
+        now = time.monotonic()
+        if rate is None:
+            self._tokens, self._refilled = float(BATCH), now
+            return BATCH
+        self._tokens = min(max(rate, 1.0), self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        return int(self._tokens)
 
     def _deliver(self, run: list[_Entry]) -> None:
         """Deliver a run of entries of one kind; each leaves the spool once delivered or refused."""

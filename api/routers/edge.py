@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
@@ -27,7 +28,16 @@ from hub.events import Sha256
 from hub.evidence import not_held
 from hub.pipeline import Pipeline
 from hub.store.db import Connection
-from hub.store.edge_boxes import Finding, FindingKind, Heartbeat, boxes, findings, store_heartbeat
+from hub.store.edge_boxes import (
+    DeliveryLag,
+    Finding,
+    FindingKind,
+    Heartbeat,
+    boxes,
+    delivery_lag,
+    findings,
+    store_heartbeat,
+)
 from hub.wording import Language
 from hub.workflow import RecordNotFound
 
@@ -245,3 +255,34 @@ async def list_boxes(
 
 def _boxes(conn: Connection, site: str | None) -> tuple[list[Heartbeat], list[Finding]]:
     return boxes(conn, site), findings(conn, site)
+
+
+class DeliveryLagPublic(BaseModel):
+    """How late a site's events reached the hub: received time minus the event's own time."""
+
+    site: str
+    events: int = Field(description="Events received in the window")
+    late: int = Field(
+        description="Of them, received more than the deployment's edge.late_after after they happened"
+    )
+    p50_s: float = Field(description="Median delay in seconds")
+    p95_s: float = Field(description="95th percentile of the delay in seconds")
+    max_s: float = Field(description="Longest delay in seconds")
+
+
+@router.get("/lag", response_model=list[DeliveryLagPublic], summary="How late the sites' events arrived")
+async def get_delivery_lag(
+    caller: Staff,
+    db: Db,
+    services: ServicesDep,
+    site: Annotated[str | None, Query(max_length=200)] = None,
+    hours: Annotated[
+        float, Query(gt=0, le=24 * 31, description="The window: events received in the last hours")
+    ] = 1.0,
+) -> list[DeliveryLagPublic]:
+    """Per site, the events received in the window and how late they came: a box catching up after
+    an outage shows here, its events counted late rather than as if they had just happened."""
+    since = services.now() - timedelta(hours=hours)
+    late_after = services.hub.config.deployment.edge.late_after
+    lags: list[DeliveryLag] = await db.run(delivery_lag, since, late_after, site)
+    return [DeliveryLagPublic(**asdict(lag)) for lag in lags]

@@ -33,6 +33,18 @@ class EdgeBoxes(Model):
         description="Disk a box's outbox may hold, in MB; past it clips are evicted, then snapshots,"
         " never events",
     )
+    late_after: Seconds = Field(
+        default=60.0,
+        description="An event the hub receives this long after it happened counts as a late arrival"
+        " (GET /edge/lag)",
+    )
+    catch_up_per_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=10_000,
+        description="Entries (events, evidence files, attachments) a box delivers per second at most,"
+        " in bursts of a second's worth: after an outage the boxes catch up without flooding the hub",
+    )
 
 
 # Sections the boxes have no use for: routing and outputs are the hub's work, and a webhook's

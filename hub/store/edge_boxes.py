@@ -157,6 +157,36 @@ def boxes(conn: Connection, site: str | None = None) -> list[Heartbeat]:
     return [Heartbeat(*row) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryLag:
+    """How late a site's events reached the hub (received time minus event time) over a window."""
+
+    site: str
+    events: int
+    late: int  # received more than the deployment's `edge.late_after` after they happened
+    p50_s: float
+    p95_s: float
+    max_s: float
+
+
+def delivery_lag(
+    conn: Connection, since: datetime, late_after: float, site: str | None = None
+) -> list[DeliveryLag]:
+    """The delivery lag of the events received since `since`, per site (of `site`), by site."""
+    rows = conn.execute(
+        "WITH lag AS (SELECT site, extract(epoch FROM received_at - time)::float8 AS s FROM events"
+        " WHERE received_at >= %(since)s AND (%(site)s::text IS NULL OR site = %(site)s))"
+        " SELECT site, count(*), count(*) FILTER (WHERE s > %(late)s),"
+        " percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.95) WITHIN GROUP (ORDER BY s),"
+        " max(s) FROM lag GROUP BY site ORDER BY site",
+        {"since": since, "site": site, "late": late_after},
+    ).fetchall()
+    return [
+        DeliveryLag(str(s), int(n), int(late), float(p50), float(p95), float(m))
+        for s, n, late, p50, p95, m in rows
+    ]
+
+
 def _raise(conn: Connection, box: str, site: str, kind: FindingKind, at: datetime, detail: str) -> bool:
     """Open a finding unless one of the kind is open (its detail is then brought up to date);
     whether one was opened."""

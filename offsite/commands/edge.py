@@ -51,7 +51,10 @@ def run(
     site, deployment, running, pulled = starting_config(config, site, uplink, settings.data_dir)
     # Every event and evidence file is on disk before anything else; delivered in order once the hub answers.
     outbox = DurableSink(
-        settings.data_dir / "outbox" / f"{site}.sqlite", uplink, limit_bytes=outbox_limit(deployment)
+        settings.data_dir / "outbox" / f"{site}.sqlite",
+        uplink,
+        limit_bytes=outbox_limit(deployment),
+        catch_up_per_s=deployment.edge.catch_up_per_s,
     )
     sink = BoxSink(outbox, deployment)
     try:

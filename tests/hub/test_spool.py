@@ -81,8 +81,8 @@ def summary(db: Database) -> dict[str, object]:
         return {
             "events": conn.execute("SELECT id, outcome FROM events ORDER BY id").fetchall(),
             "alerts": conn.execute(
-                "SELECT source, rule, status, count, first_event, last_event, evidence"
-                " FROM alerts ORDER BY id"
+                "SELECT source, rule, status, count, first_event, last_event,"
+                " ARRAY(SELECT unnest(evidence) ORDER BY 1) FROM alerts ORDER BY id"  # a set: clips go later
             ).fetchall(),
             "clues": conn.execute(
                 "SELECT event_id, department, status FROM risk_clues ORDER BY id"
