@@ -16,6 +16,7 @@ from hub.config.loader import format_loc
 from hub.events import Event, Outcome, Sha256
 from hub.records import AlertStatus, ClueStatus, SupervisionAction, Verdict
 from hub.storable import unstorable
+from hub.store.device_health import HealthChange
 
 
 class Body(BaseModel):
@@ -234,6 +235,10 @@ class DeviceStatus(Public):
     status: str
     since: datetime
     detail: str
+
+    @classmethod
+    def of(cls, change: HealthChange) -> DeviceStatus:
+        return cls(status=change.status, since=change.time, detail=change.detail)
 
 
 class SensorView(BaseModel):

@@ -14,6 +14,7 @@ from api.deps import Db, ServicesDep, Staff
 from api.routers import AUTH_RESPONSES, evidence_links
 from api.schemas import DeviceStatus
 from hub.store.db import Connection
+from hub.store.device_health import latest_health
 
 router = APIRouter(tags=["cameras"], responses=AUTH_RESPONSES)
 
@@ -41,11 +42,6 @@ class CameraView(BaseModel):
 
 # Per camera: the last health change; the newest alert with a picture among its evidence (the
 # first picture of it); and its alerts since local midnight. Each reads one index range.
-_HEALTH = """
-SELECT k.device, h.status, h.time, h.detail ->> 'detail'
-FROM unnest(%s::text[]) AS k (device)
-CROSS JOIN LATERAL (SELECT status, time, detail FROM device_health
-                    WHERE kind = 'camera' AND device = k.device ORDER BY time DESC LIMIT 1) AS h"""
 _SNAPSHOT = """
 SELECT k.source, s.id, s.last_seen, s.sha256
 FROM unnest(%s::text[]) AS k (source)
@@ -74,8 +70,7 @@ async def list_cameras(db: Db, caller: Staff, services: ServicesDep) -> list[Cam
         ids = [c.id for c in cameras]
         sources = [f"camera:{c.id}" for c in cameras]
         health = {
-            device: DeviceStatus(status=status, since=time, detail=detail or "")
-            for device, status, time, detail in conn.execute(_HEALTH, (ids,)).fetchall()
+            device: DeviceStatus.of(change) for device, change in latest_health(conn, "camera", ids).items()
         }
         snapshots = {
             source: Snapshot(alert_id=alert_id, taken_at=seen, link=evidence_links([sha256])[0])

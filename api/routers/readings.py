@@ -31,6 +31,7 @@ from hub.config.devices import Sensor
 from hub.config.rules import SensorRule, Threshold
 from hub.events import EARLIEST
 from hub.store.db import Connection
+from hub.store.device_health import latest_health
 from hub.workflow import RecordNotFound
 
 router = APIRouter(tags=["alerts"], responses=AUTH_RESPONSES)
@@ -127,17 +128,7 @@ async def list_sensors(db: Db, caller: Reader, services: ServicesDep) -> list[Se
                 ([p[0] for p in pairs], [p[1] for p in pairs]),
             ).fetchall()
         }
-        health = {
-            device: DeviceStatus(status=status, since=time, detail=detail or "")
-            for device, status, time, detail in conn.execute(
-                """SELECT k.device, h.status, h.time, h.detail ->> 'detail'
-                   FROM unnest(%s::text[]) AS k (device)
-                   CROSS JOIN LATERAL (SELECT status, time, detail FROM device_health
-                                       WHERE kind = 'sensor' AND device = k.device
-                                       ORDER BY time DESC LIMIT 1) AS h""",
-                ([s.id for s in sensors],),
-            ).fetchall()
-        }
+        health = latest_health(conn, "sensor", [s.id for s in sensors])
         return [
             SensorView(
                 id=s.id,
@@ -151,7 +142,7 @@ async def list_sensors(db: Db, caller: Reader, services: ServicesDep) -> list[Se
                     )
                     for name, m in s.metrics.items()
                 ],
-                health=health.get(s.id),
+                health=DeviceStatus.of(health[s.id]) if s.id in health else None,
             )
             for s in sensors
         ]

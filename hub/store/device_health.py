@@ -41,3 +41,15 @@ def store_health(conn: Connection, changes: Iterable[HealthChange]) -> int:
                 rows,
             )
     return len(rows)
+
+
+def latest_health(conn: Connection, kind: DeviceKind, devices: list[str]) -> dict[str, HealthChange]:
+    """The last status change of each of `devices` that has one."""
+    rows = conn.execute(
+        """SELECT h.time, k.device, h.status, coalesce(h.detail ->> 'detail', '')
+           FROM unnest(%s::text[]) AS k (device)
+           CROSS JOIN LATERAL (SELECT status, time, detail FROM device_health
+                               WHERE kind = %s AND device = k.device ORDER BY time DESC LIMIT 1) AS h""",
+        (devices, kind),
+    ).fetchall()
+    return {device: HealthChange(time, kind, device, status, detail) for time, device, status, detail in rows}
