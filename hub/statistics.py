@@ -192,23 +192,16 @@ ORDER BY department, bucket NULLS LAST
 """
 
 
-# A department's alerts are those that gave it a clue (the first clue, where several did).
+# A department's alerts are those that gave it a clue (the first clue, where several did). One
+# pass over the rollups for the three groupings: per site and rule, per source, per rule and model.
 _ALERTS = f"""
-SELECT site, rule, sum(alerts)::int, sum(dismissed)::int, sum(false_alarms)::int, {_SHARE}
+SELECT grouping(site, rule, source, model), site, rule, source, model, sum(alerts)::int,
+       sum(dismissed)::int, sum(false_alarms)::int, {_SHARE}
 FROM alert_rollups WHERE {_SPANS} AND (%(department)s::text IS NULL OR department = %(department)s)
-GROUP BY site, rule ORDER BY sum(alerts) DESC, site, rule
+GROUP BY GROUPING SETS ((site, rule), (source, site), (rule, model))
 """
-_SOURCES = f"""
-SELECT source, site, sum(alerts)::int, sum(dismissed)::int, sum(false_alarms)::int, {_SHARE}
-FROM alert_rollups WHERE {_SPANS} AND (%(department)s::text IS NULL OR department = %(department)s)
-GROUP BY source, site ORDER BY sum(alerts) DESC, source
-"""
-_MODELS = f"""
-SELECT rule, model, sum(alerts)::int, sum(false_alarms)::int, {_SHARE}
-FROM alert_rollups WHERE {_SPANS} AND model <> ''
-  AND (%(department)s::text IS NULL OR department = %(department)s)
-GROUP BY rule, model ORDER BY rule, model
-"""
+# grouping() of each set: a bit per column left out, in the order site, rule, source, model.
+_BY_RULE, _BY_SOURCE, _BY_MODEL = 0b0011, 0b0101, 0b1010
 _RECORDS = f"""
 SELECT item_code, max(item_name), sum(records)::int, sum(problem_found)::int
 FROM record_rollups WHERE {_SPANS} AND (%(code)s::text IS NULL OR department_code = %(code)s)
@@ -387,12 +380,17 @@ def statistics(
     }
     with conn.cursor(row_factory=args_row(ClueFigures)) as cur:
         clues = cur.execute(_CLUES, params).fetchall()
-    with conn.cursor(row_factory=args_row(AlertCount)) as cur:
-        alerts = cur.execute(_ALERTS, params).fetchall()
-    with conn.cursor(row_factory=args_row(SourceCount)) as cur:
-        sources = cur.execute(_SOURCES, params).fetchall()
-    with conn.cursor(row_factory=args_row(ModelCount)) as cur:
-        models = cur.execute(_MODELS, params).fetchall()
+    alerts, sources, models = [], [], []
+    for group, site, rule, source, model, n, dismissed, false, share in conn.execute(_ALERTS, params):
+        if group == _BY_RULE:
+            alerts.append(AlertCount(site, rule, n, dismissed, false, share))
+        elif group == _BY_SOURCE:
+            sources.append(SourceCount(source, site, n, dismissed, false, share))
+        elif group == _BY_MODEL and model:  # '': the events named none
+            models.append(ModelCount(rule, model, n, false, share))
+    alerts.sort(key=lambda a: (-a.alerts, a.site, a.rule))
+    sources.sort(key=lambda x: (-x.alerts, x.source))
+    models.sort(key=lambda m: (m.rule, m.model))
     with conn.cursor(row_factory=args_row(RecordCount)) as cur:
         records = cur.execute(_RECORDS, params).fetchall()
     return Statistics(
