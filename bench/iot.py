@@ -1,7 +1,7 @@
 """Sensor ingest rate against the broker's own client, on a real Mosquitto and TimescaleDB.
 
     .venv/bin/python -m bench.iot [--messages 50000] [--gateway-messages 2000] [--workers 1 2]
-        [--receivers mqtt5 paho]
+        [--receivers mqtt5 paho] [--queue 20000]
 
 For each kind of message, N messages are queued at QoS 1 in a persistent session while the
 consumer is away; then the consumer comes back and drains them. The reference is
@@ -92,8 +92,10 @@ def mosquitto_sub_rate(broker: Broker, topic: str, lines: list[str]) -> float:
     return len(lines) / (time.perf_counter() - start)
 
 
-def bench_config(workers: int) -> Deployment:
-    return iot_config(batch_wait=0.2, share_group="bench" if workers > 1 else None)
+def bench_config(workers: int, queue: int | None = None) -> Deployment:
+    """The cold store's deployment; `queue` is `iot.queue` (Receive Maximum), None its default."""
+    size = {} if queue is None else {"queue": queue}
+    return iot_config(batch_wait=0.2, share_group="bench" if workers > 1 else None, **size)
 
 
 def address(port: int, receiver: str) -> BrokerAddress:
@@ -102,18 +104,17 @@ def address(port: int, receiver: str) -> BrokerAddress:
 
 def offsite_rate(
     dsn: str, broker: Broker, topic: str, lines: list[str], readings: int, tmp: Path, workers: int = 1,
-    receiver: str = "mqtt5",
+    receiver: str = "mqtt5", queue: int | None = None,
 ) -> tuple[float, float]:  # fmt: skip
     """Messages and readings per second that `workers` ingest processes drain and commit."""
     ids = [f"bench-ingest-{n}" for n in range(workers)]
+    deployment = bench_config(workers, queue)
     db = open_database(dsn, tmp, pool_size=2)
     try:
         with db.pool.connection() as conn:
             conn.execute("TRUNCATE readings")
         for client_id in ids:
-            first = SensorIngest(
-                bench_config(workers), db, address(broker.port, receiver), client_id=client_id
-            )
+            first = SensorIngest(deployment, db, address(broker.port, receiver), client_id=client_id)
             first.start()
             first.stop()  # the session now waits at the broker
     finally:
@@ -125,7 +126,7 @@ def offsite_rate(
     processes = [
         spawn.Process(
             target=_worker,
-            args=(dsn, address(broker.port, receiver), client_id, workers, tmp, ready, stop, *count),
+            args=(dsn, address(broker.port, receiver), client_id, deployment, tmp, ready, stop, *count),
         )
         for client_id, count in zip(ids, counts, strict=True)
     ]
@@ -157,12 +158,13 @@ def offsite_rate(
 
 
 def _worker(
-    dsn: str, broker: BrokerAddress, client_id: str, workers: int, tmp: Path, ready: Barrier, stop: Event,
+    dsn: str, broker: BrokerAddress, client_id: str, deployment: Deployment, tmp: Path, ready: Barrier,
+    stop: Event,
     readings: Synchronized[int], stored: Synchronized[int],
 ) -> None:  # fmt: skip
     """One ingest process: starts when all are ready, and reports what it has committed."""
     db = open_database(dsn, tmp, pool_size=2)
-    ingest = SensorIngest(bench_config(workers), db, broker, client_id=client_id)
+    ingest = SensorIngest(deployment, db, broker, client_id=client_id)
     try:
         ready.wait(timeout=60)
         ingest.start()
@@ -180,6 +182,9 @@ def main() -> None:
     parser.add_argument("--gateway-messages", type=int, default=2_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="ingest processes to try")
     parser.add_argument("--receivers", nargs="+", choices=["mqtt5", "paho"], default=["mqtt5"])
+    parser.add_argument(
+        "--queue", type=int, help="iot.queue (Receive Maximum) of each worker; default its default"
+    )
     args = parser.parse_args()
     if max(args.messages, args.gateway_messages) > MAX_QUEUED:
         parser.error(f"Mosquitto stalls draining more than {MAX_QUEUED} messages queued for one session")
@@ -208,7 +213,15 @@ def main() -> None:
                     for workers in args.workers:
                         with fresh_broker() as broker:
                             rates = offsite_rate(
-                                cluster.dsn, broker, topic, lines, readings, Path(tmp), workers, receiver
+                                cluster.dsn,
+                                broker,
+                                topic,
+                                lines,
+                                readings,
+                                Path(tmp),
+                                workers,
+                                receiver,
+                                args.queue,
                             )
                         results.append((name, reference, f"{receiver} x{workers}", *rates))
         finally:
