@@ -38,6 +38,7 @@ from vision.batcher import DetectorWorker
 from vision.detectors import Detector, DetectorSpec, load_detector
 from vision.export import rectangular_onnx
 from vision.models import prepare_ultralytics, resolve_model
+from vision.quantize import quantize
 from vision.region import Region
 
 
@@ -119,11 +120,17 @@ def steps(runs: int, console: Console) -> None:
         padded = load_detector(DetectorSpec("pkg:fall_detection/models/best_fp16.onnx", threads=1))
         dynamic = load_detector(DetectorSpec(rect, threads=1))
         dynamic_two = load_detector(DetectorSpec(rect, threads=2))
+        calibration = [scenes.render(s, 1.0) for s in (scenes.walks_across(), scenes.standing_still())]
+        int8 = load_detector(
+            DetectorSpec(str(quantize(Path(rect), Path(temp) / "int8.onnx", calibration)), threads=1)
+        )
     whole, crop = Region(None).cut(picture, 640).image, region.cut(picture, 640).image
     cases = {
         "padded 640 x 640 (best_fp16.onnx), 1 thread (ref.)": (padded, picture),
         "rectangular 640 x 384 (best.pt exported), 1 thread": (dynamic, whole),
         f"crop around the waiting zone ({crop.shape[1]} x {crop.shape[0]}), 1 thread": (dynamic, crop),
+        "rectangular, INT8 (vision.quantize), 1 thread": (int8, whole),
+        "crop, INT8, 1 thread": (int8, crop),
     }
     times: dict[str, list[float]] = {name: [] for name in cases}
     for detector, image in cases.values():
