@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import JsonValue
 
 from capture.clip import ClipError
 from capture.frames import Frame
@@ -32,7 +33,7 @@ from hub.config.devices import Camera
 from hub.config.rules import CameraRule, Stationary
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event
-from vision.detections import Detections, Floats, Labels
+from vision.detections import NO_TRACK, Detections, Floats, Labels
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate, WatchedRegion
 from vision.region import Region
@@ -123,6 +124,22 @@ class Labeller:
         for mask in self.masks:
             keep &= ~mask.trigger(labelled)
         return labelled[keep]
+
+
+def seen(tracked: Detections, hit: Hit) -> list[JsonValue]:
+    """The detections of a finding's frame for its event: label, box (pixels), confidence, track,
+    and whether the finding is about it (its track, or a box the rule named)."""
+    boxes = {tuple(round(v, 1) for v in box) for box in hit.boxes}
+    out: list[JsonValue] = []
+    for box, label, track, conf in zip(
+        tracked.xyxy, tracked.labels, tracked.tracker_id, tracked.confidence, strict=True
+    ):
+        xyxy = [round(float(v), 1) for v in box]
+        about = (track != NO_TRACK and int(track) in hit.tracks) or tuple(xyxy) in boxes
+        confidence = round(float(conf), 3)
+        entry: dict[str, JsonValue] = {"label": str(label), "box": list(xyxy), "confidence": confidence}
+        out.append(entry | {"track": int(track), "hit": bool(about)})
+    return out
 
 
 def _since(moment: datetime) -> float:
@@ -263,6 +280,12 @@ class CameraAnalyser:
                 language=self.language,
             )
             evidence.append(self.sink.keep(to_jpeg(picture), "image/jpeg"))
+            # The frame as the camera gave it and what was seen on it, kept beside the evidence
+            # (not cited by it): judged later, it is a training example (`offsite dataset export`).
+            height, width = frame.image.shape[:2]
+            raw = self.sink.keep(to_jpeg(frame.image, quality=90), "image/jpeg")
+            payload["frame"] = {"sha256": raw, "width": width, "height": height}
+            payload["detections"] = seen(tracked, hit)
         event = Event(
             id=event_id(self.camera.id, key, "clear" if hit.cleared else "fire"),
             source=f"camera:{self.camera.id}",

@@ -129,7 +129,14 @@ def test_queue_over_rtsp_reaches_the_hub_with_picture_and_clip(
         server.remove()
     with hub.db.transaction() as conn:
         evidence = conn.execute("SELECT media_type FROM evidence ORDER BY media_type").fetchall()
-    assert evidence == [("image/jpeg",), ("video/mp4",)]
+        row = conn.execute("SELECT e.payload FROM alerts a JOIN events e ON e.id = a.first_event").fetchone()
+        kept = {r[0] for r in conn.execute("SELECT sha256 FROM evidence")}
+    # the annotated picture, the frame as the camera gave it (for the dataset), the clip
+    assert evidence == [("image/jpeg",), ("image/jpeg",), ("video/mp4",)]
+    assert row is not None
+    frame, seen = row[0]["frame"], row[0]["detections"]
+    assert frame["sha256"] in kept and (frame["width"], frame["height"]) == (1280, 720)
+    assert sum(d["label"] == "person" for d in seen) >= 4 and all(len(d["box"]) == 4 for d in seen)
     assert stats.errors == 0, stats.last_error
     assert float(np.percentile(stats.latencies, 95)) < 2.0, stats.latencies
 
