@@ -137,7 +137,7 @@ def escalate(conn: Connection, deployment: Deployment, clue_id: int, now: dateti
     if deadline is None or route is None or route.escalate_to is None:
         return None  # answered meanwhile, or the route has changed
     due_at = _due_at(clue, deadline)
-    if now <= due_at + timedelta(seconds=route.escalate_after):
+    if now <= due_at + timedelta(seconds=route.escalation_delay):
         return None
     kept = conn.execute(
         "INSERT INTO clue_supervisors (clue_id, deadline, department, at) VALUES (%s, %s, %s, %s)"
@@ -171,7 +171,7 @@ def escalate_overdue(db: Database, deployment: Deployment, now: datetime, *, lim
     supervised = [r for r in deployment.routing if r.escalate_to is not None]
     if not supervised:
         return done
-    routes = {"routes": [r.id for r in supervised], "after": [r.escalate_after for r in supervised]}
+    routes = {"routes": [r.id for r in supervised], "after": [r.escalation_delay for r in supervised]}
     with db.transaction() as conn:
         late = [int(row[0]) for row in conn.execute(_LATE, {"now": now, "limit": limit, **routes})]
     for clue_id in late:

@@ -126,6 +126,9 @@ class RoutingMatch(Model):
     schedule: Schedule | None = Field(default=None, description="Only findings made in this schedule")
 
 
+ESCALATE_AFTER = 86400.0  # seconds after a missed deadline a route's clue goes to its escalate_to
+
+
 class Route(Model):
     """Send matching findings to a department as risk clues. The first matching route wins."""
 
@@ -140,10 +143,10 @@ class Route(Model):
         description="Supervising department (督办): a clue of this route still without the step a missed"
         " deadline asked for escalate_after later is escalated to it, and it may then read the clue",
     )
-    escalate_after: Seconds = Field(
-        default=86400.0,
+    escalate_after: Seconds | None = Field(
+        default=None,
         description="How long after a missed claim or feedback deadline the clue goes to escalate_to"
-        " (the department itself is reminded at the deadline)",
+        " (the department itself is reminded at the deadline); 24h when not given",
     )
 
     @field_validator("escalate_to")
@@ -157,13 +160,19 @@ class Route(Model):
 
     @field_validator("escalate_after")
     @classmethod
-    def _only_with_a_supervisor(cls, value: float, info: ValidationInfo) -> float:
-        # Runs only when given; escalate_to, declared before, is in info.data unless it was refused.
-        if "escalate_to" in info.data and info.data["escalate_to"] is None:
+    def _only_with_a_supervisor(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # escalate_to, declared before, is in info.data unless it was refused. None (the default,
+        # and what a dumped deployment says) needs no supervisor: a deployment reloads as it was.
+        if value is not None and "escalate_to" in info.data and info.data["escalate_to"] is None:
             raise ValueError(
                 "escalate_after without escalate_to: name the supervising department or remove it"
             )
         return value
+
+    @property
+    def escalation_delay(self) -> float:
+        """Seconds after a missed deadline before the clue goes to `escalate_to`."""
+        return ESCALATE_AFTER if self.escalate_after is None else self.escalate_after
 
 
 class ClueDeadline(Model):

@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from hub.config import ConfigError, ConfigProblem, Settings, load_config, parse_config
+from hub.config import ConfigError, ConfigProblem, Deployment, Settings, load_config, parse_config
 from hub.config.domain import Schedule
 from hub.config.types import in_window, parse_duration, window_bounds
 
@@ -959,3 +959,11 @@ def test_settings_nothing_reads_are_refused_by_name(
     file.write_text(text, encoding="utf-8")
     result = check(file)
     assert result.returncode == 1 and f"{file}: {problem}" in output_lines(result)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_a_deployment_reads_back_as_it_was_written(path: Path) -> None:
+    """What `offsite config export` and the config API write (every field, defaults included)
+    loads again into the same deployment: a default may not trip a check of its own."""
+    deployment = load_config(path).deployment
+    assert Deployment.model_validate(deployment.model_dump()) == deployment
