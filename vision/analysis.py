@@ -256,6 +256,8 @@ class CameraAnalyser:
         active = self._active.setdefault(hit.rule, set())
         key = hit.key or f"{hit.rule}:{hit.time:%Y%m%dT%H%M%S.%f}"
         payload = {**hit.detail, "tracks": list(hit.tracks)}
+        if self.camera.detect is not None:  # the figures per model (GET /statistics) read it
+            payload["model"] = self.camera.detect.model
         if hit.zone:
             payload["zone"] = hit.zone
         if hit.line:
