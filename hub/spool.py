@@ -2,7 +2,8 @@
 
 Everything handed over (events, evidence files, late attachments) is first committed to a SQLite
 file in WAL mode with ``synchronous=FULL``, so it outlives a crash of the producer (``kill -9``)
-and a power cut. Then it is delivered in the order it came (so in order per source), the oldest
+and a power cut (the removal of delivered entries is not synced on its own: lost, it only
+delivers them again). Then it is delivered in the order it came (so in order per source), the oldest
 first, to the sink behind: straight away when that sink is up, by a background thread with
 backoff while it is away. An entry leaves the spool only in the transaction after its delivery;
 a crash between the two delivers it again, which the hub's intake, idempotent by event id, takes
@@ -402,7 +403,9 @@ class DurableSink:
         if not entries:
             return
         now = self.clock()
-        with self._transaction() as db:
+        # Not synced on its own: a settlement lost in a power cut delivers its entries again, which
+        # the hub takes as duplicates; the next append's sync makes it durable with itself.
+        with self._transaction(synced=False) as db:
             for entry, outcome in zip(entries, outcomes, strict=True):
                 if outcome.fate is Fate.REFUSED:
                     db.execute(
@@ -421,15 +424,23 @@ class DurableSink:
                     self._results[entry.seq] = outcome
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction; `synced`: its commit waits for the disk (synchronous=FULL), else
+        it is written to the WAL and synced with the next synced commit (NORMAL)."""
         with self._db_lock:
+            if not synced:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                if not synced:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
 
 def _uncite_evicted(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, str, float]]) -> None:
