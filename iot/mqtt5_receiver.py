@@ -121,7 +121,10 @@ class Mqtt5Receiver:
         self._acks.append((message.session, message.mid))
         if not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
-            self._loop.call_soon_threadsafe(self._flush_acks)
+            try:
+                self._loop.call_soon_threadsafe(self._flush_acks)
+            except RuntimeError:  # the loop has ended (stopped): the broker redelivers it
+                return False
         return True
 
     def round_trip(self, timeout: float) -> bool:
