@@ -1,6 +1,8 @@
 """Receivers of the tests' own, on a real socket: a webhook receiver that checks Standard Webhooks
 signatures, and a provincial exchange that checks its bearer token; each keeps the ids it took, as
-a receiver that honours the idempotency key does."""
+a receiver that honours the idempotency key does. Either can answer slowly (`slow` requests after
+`delay` seconds), or hold one request (the `hold_at`-th) unanswered until `release` is set, so that
+a test acts while a sender is in the middle of a batch."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,8 +27,20 @@ class _Server:
 
     port: int
     server: ThreadingHTTPServer | None = None
+    slow: int = 0  # how many of the next requests are answered after `delay` seconds
+    delay: float = 0.0
+    late: set[str] = field(default_factory=set)  # ids of changes answered slowly
+    hold_at: int | None = None  # the request (1 = the first) held until `release` is set
+    held: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    requests: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Message, body: bytes) -> int:
+        raise NotImplementedError
+
+    def ids(self, headers: Message, body: bytes) -> list[str]:
+        """The ids of the changes a request carries."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -33,9 +48,28 @@ class _Server:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                status = receiver.answer(self.headers, self.rfile.read(int(self.headers["content-length"])))
-                self.send_response(status)
-                self.end_headers()
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with receiver.lock:
+                    receiver.requests += 1
+                    hold = receiver.requests == receiver.hold_at
+                    slow = receiver.slow > 0
+                    receiver.slow -= slow
+                if hold:  # taken by nobody: the sender is gone by the time it is released
+                    receiver.held.set()
+                    receiver.release.wait(60)
+                    status = 503
+                else:
+                    if slow:
+                        time.sleep(receiver.delay)  # the receiver's own slowness, not a wait for a state
+                    with receiver.lock:
+                        status = receiver.answer(self.headers, body)
+                        if slow:
+                            receiver.late.update(receiver.ids(self.headers, body))
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                except OSError:
+                    pass  # the sender hung up (timed out, or was killed)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -44,6 +78,7 @@ class _Server:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        self.release.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -77,6 +112,9 @@ class Receiver(_Server):
         self.taken[msg_id] = self.taken.get(msg_id, 0) + 1
         return 204
 
+    def ids(self, headers: Message, body: bytes) -> list[str]:
+        return [headers["webhook-id"]]
+
 
 @dataclass
 class Exchange(_Server):
@@ -103,3 +141,6 @@ class Exchange(_Server):
                 self.records.append(record)
             self.taken[record["cd_id"]] = self.taken.get(record["cd_id"], 0) + 1
         return 200
+
+    def ids(self, headers: Message, body: bytes) -> list[str]:
+        return [r["cd_id"] for r in json.loads(body)["records"]]
