@@ -1,6 +1,7 @@
 """The outbox and its delivery on a real PostgreSQL, to a real HTTP receiver of the test's own:
 every change written in its own transaction, delivered exactly once by idempotency key, in order
-per record, signed; retried with back-off through an outage; dead-lettered and retried."""
+per record, signed; retried with back-off through an outage (500s, then connection refused, then
+slow answers), a slow destination holding up no other; dead-lettered and retried."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from hub import alerts, clues
 from hub.config import ConfigError, Deployment, parse_config
 from hub.config.outputs import Webhook
 from hub.delivery import Deliverer, OutputError, dead_letters, destinations, fan_out, prune, retry
-from hub.host import free_port, wait_for
+from hub.host import free_port, wait_for, wait_until
 from hub.pipeline import Pipeline
 from hub.store.db import Database
 from tests.conftest import REPO, Clock
@@ -34,12 +35,10 @@ def receiver() -> Iterator[Receiver]:
 
 def with_outputs(d: Deployment, port: int, **extra: Any) -> Deployment:
     hook = Webhook(
-        id="province",
         kind="webhook",
         url=f"http://127.0.0.1:{port}/hooks",
         secret_env="OFFSITE_TEST_HOOK",
-        timeout=2.0,
-        **extra,
+        **({"id": "province", "timeout": 2.0} | extra),
     )
     return d.model_copy(update={"outputs": [hook]})
 
@@ -96,8 +95,9 @@ def test_a_change_and_its_outbox_row_commit_or_roll_back_together(
 def test_every_change_arrives_once_in_order_signed_through_an_outage(
     db: Database, pipeline: Pipeline, clock: Clock, receiver: Receiver
 ) -> None:
+    # The issue's two minutes of outage, on the injected clock: each finding's day takes 7 min.
     deployment = with_outputs(
-        pipeline.deployment, receiver.port, max_attempts=50, backoff=1.0, backoff_max=60.0
+        pipeline.deployment, receiver.port, max_attempts=50, backoff=1.0, backoff_max=60.0, timeout=0.2
     )
     rounds = Deliverer(db, destinations(deployment, ENV), clock, random.Random(7))
     receiver.failing = True
@@ -107,16 +107,23 @@ def test_every_change_arrives_once_in_order_signed_through_an_outage(
     receiver.stop()
     findings(db, pipeline, clock, 6, rounds.round, prefix="g")  # connection refused
     receiver.failing = False
+    receiver.slow, receiver.delay = 10**6, 0.5  # answers after the sender gave up
     receiver.start()
+    findings(db, pipeline, clock, 3, rounds.round, prefix="h")
+    assert wait_until(lambda: bool(receiver.late), timeout=10)
+    assert receiver.taken.keys() <= receiver.late  # nothing answered in time: every try timed out
+    receiver.slow = 0
     for _ in range(200):
         clock.advance(seconds=61)
         if rounds.round().delivered == 0 and len(receiver.taken) == len(outbox_ids(db)):
             break
     changes = outbox_ids(db)
-    assert len(changes) == 12 * 7  # open, insert, issue, update, claim, acknowledge, close
+    assert len(changes) == 15 * 7  # open, insert, issue, update, claim, acknowledge, close
     assert receiver.bad_signatures == 0
     assert sorted(receiver.taken) == sorted(f"msg_{i}" for i, *_ in changes)
-    assert set(receiver.taken.values()) == {1}
+    # Taken twice only what was answered too late: sent again under the same key, kept once.
+    assert {m for m, n in receiver.taken.items() if n > 1} <= receiver.late
+    assert sorted(b["id"] for b in receiver.bodies) == sorted(receiver.taken)
     per_record: dict[tuple[str, int], list[int]] = {}
     for body in receiver.bodies:
         per_record.setdefault((body["kind"], body["subject"]), []).append(int(body["id"][4:]))
@@ -124,6 +131,46 @@ def test_every_change_arrives_once_in_order_signed_through_an_outage(
     for i, kind, subject, _ in changes:
         expected.setdefault((kind, subject), []).append(i)
     assert per_record == expected
+
+
+def test_a_slow_receiver_is_retried_not_doubled_and_holds_up_no_other_destination(
+    db: Database, pipeline: Pipeline, clock: Clock
+) -> None:
+    slow, quick = Receiver(free_port(), slow=1, delay=1.0), Receiver(free_port())
+    hooks = [
+        with_outputs(
+            pipeline.deployment, r.port, id=name, timeout=timeout, backoff=1.0, backoff_max=2.0
+        ).outputs[0]
+        for r, name, timeout in ((slow, "slow", 0.2), (quick, "quick", 2.0))
+    ]
+    rounds = Deliverer(
+        db,
+        destinations(pipeline.deployment.model_copy(update={"outputs": hooks}), ENV),
+        clock,
+        random.Random(7),
+    )
+    for r in (slow, quick):
+        r.start()
+    try:
+        take(db, pipeline, event("gas", clock.now, GAS, problem=True))  # three changes
+        done = rounds.round()
+        # The slow one is tried once and given up on after its timeout; the quick one takes all.
+        assert (done.delivered, done.failed) == (3, 1)
+        assert slow.requests == 1 and len(quick.taken) == 3
+        assert wait_until(lambda: bool(slow.late), timeout=10)  # it did take the change, too late
+        # The changes of the two other records were only put off (they wait for no one); the
+        # timed-out one is due again after its back-off.
+        assert rounds.round().delivered == 2
+        clock.advance(seconds=2)
+        assert rounds.round().delivered == 1
+    finally:
+        for r in (slow, quick):
+            r.stop()
+    first = quick.bodies[0]["id"]
+    # Kept once each: the first when it came late, the others when they came the next round.
+    assert [b["id"] for b in slow.bodies] == [b["id"] for b in quick.bodies]
+    assert slow.late == {first} and slow.taken == {m: 1 + (m == first) for m in quick.taken}
+    assert set(quick.taken.values()) == {1}
 
 
 def test_dead_letter_after_the_retry_limit_then_retry_delivers(
