@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
@@ -26,7 +26,7 @@ class RecordCollector(Collector):
     def __init__(self, db: Database, now: Callable[[], datetime]) -> None:
         self.db, self.now = db, now
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | GaugeHistogramMetricFamily]:
         alerts = GaugeMetricFamily("offsite_alerts", "Alerts by state", labels=["status"])
         overdue = GaugeMetricFamily(
             "offsite_clues_overdue", "Clues with a deadline passed", labels=["deadline"]
@@ -80,6 +80,9 @@ class RecordCollector(Collector):
         yield state
         yield deliveries
         yield lag
+        from api.routers.edge import delivery_lag_metric  # here: that router imports this module
+
+        yield delivery_lag_metric(self.db, self.now())
 
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from prometheus_client.core import GaugeHistogramMetricFamily
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.auth import Principal
@@ -27,8 +28,9 @@ from hub.config.edge import site_slice
 from hub.events import Sha256
 from hub.evidence import not_held
 from hub.pipeline import Pipeline
-from hub.store.db import Connection
+from hub.store.db import Connection, Database
 from hub.store.edge_boxes import (
+    LAG_BUCKETS,
     DeliveryLag,
     Finding,
     FindingKind,
@@ -36,6 +38,7 @@ from hub.store.edge_boxes import (
     boxes,
     delivery_lag,
     findings,
+    lag_histogram,
     store_heartbeat,
 )
 from hub.wording import Language
@@ -286,3 +289,20 @@ async def get_delivery_lag(
     late_after = services.hub.config.deployment.edge.late_after
     lags: list[DeliveryLag] = await db.run(delivery_lag, since, late_after, site)
     return [DeliveryLagPublic(**asdict(lag)) for lag in lags]
+
+
+def delivery_lag_metric(db: Database, now: datetime) -> GaugeHistogramMetricFamily:
+    """For /metrics: how late the events received in the last hour came, per site. A gauge
+    histogram (a window read from the events at each scrape), so that several API processes, or
+    one restarted, show the same."""
+    family = GaugeHistogramMetricFamily(
+        "offsite_edge_delivery_lag_seconds",
+        "Received time minus event time of the events received in the last hour, per site",
+        labels=["site"],
+    )
+    with db.transaction() as conn:
+        rows = lag_histogram(conn, now - timedelta(hours=1))
+    for site, under, count, total in rows:
+        buckets = [(f"{bound:g}", float(n)) for bound, n in zip(LAG_BUCKETS, under, strict=True)]
+        family.add_metric([site], [*buckets, ("+Inf", float(count))], total)
+    return family

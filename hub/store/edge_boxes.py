@@ -187,6 +187,22 @@ def delivery_lag(
     ]
 
 
+LAG_BUCKETS = (1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0, 86400.0)  # seconds
+
+
+def lag_histogram(conn: Connection, since: datetime) -> list[tuple[str, list[int], int, float]]:
+    """Per site, of the events received since `since`: how many came at most each of
+    `LAG_BUCKETS` seconds after they happened (cumulative), how many in all, and their lags' sum."""
+    under = ", ".join(f"count(*) FILTER (WHERE s <= {bound})" for bound in LAG_BUCKETS)
+    rows = conn.execute(
+        f"SELECT site, count(*), coalesce(sum(s), 0), {under} FROM (SELECT site,"
+        " extract(epoch FROM received_at - time)::float8 AS s FROM events WHERE received_at >= %s) lag"
+        " GROUP BY site ORDER BY site",
+        (since,),
+    ).fetchall()
+    return [(str(r[0]), [int(n) for n in r[3:]], int(r[1]), float(r[2])) for r in rows]
+
+
 def _raise(conn: Connection, box: str, site: str, kind: FindingKind, at: datetime, detail: str) -> bool:
     """Open a finding unless one of the kind is open (its detail is then brought up to date);
     whether one was opened."""

@@ -87,6 +87,13 @@ def test_the_hub_records_how_late_each_event_came(hub: Api, tmp_path: Path) -> N
     assert lag["p95_s"] >= (datetime.now(UTC) - newest).total_seconds() - 600
     assert lag["max_s"] >= lag["p95_s"] >= lag["p50_s"]
     assert hub.call("operator", "GET", "/edge/lag").status_code == 200
+    metrics = hub.call("operator", "GET", "/metrics").text
+    # The scenario's events came 40 minutes to 2 hours late, the live one within 5 s.
+    histogram = 'offsite_edge_delivery_lag_seconds_bucket{le="%s",site="lintong-hall"} %s'
+    assert histogram % ("5", "1.0") in metrics
+    assert histogram % ("1800", "1.0") in metrics
+    assert histogram % ("21600", f"{len(events) + 1}.0") in metrics
+    assert f'offsite_edge_delivery_lag_seconds_gcount{{site="lintong-hall"}} {len(events) + 1}.0' in metrics
     assert hub.call("box-hall", "GET", "/edge/lag").status_code == 403  # for the hub's staff
 
 
