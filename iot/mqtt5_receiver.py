@@ -160,7 +160,7 @@ class Mqtt5Receiver:
             except _Closing:
                 break
             except Exception as exc:  # any failure of one connection: say why and reconnect
-                reason = str(exc) or type(exc).__name__
+                reason = self.broker.explain(exc)
                 self.stats.last_error = f"MQTT: {reason}"
                 if not self._stop.is_set():
                     where = f"{self.broker.host}:{self.broker.port}"

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -31,7 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hub.config import Deployment
+from hub.config import Deployment, Settings
 from iot.payloads import Decoded, Decoder, Refusal, subscription
 from iot.stats import IngestStats
 
@@ -58,18 +59,70 @@ class BrokerAddress:
     password: str | None = None
     mqtt5: bool = True  # False for brokers that speak only 3.1.1 (the demo's embedded one)
     tls: bool = False  # verified against the system's CAs, or the file SSL_CERT_FILE names
+    # A client certificate (PEM) for a broker that requires one, and its key (None: in `cert`).
+    cert: Path | None = None
+    key: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert or self.key) and not self.tls:
+            raise ValueError("a client certificate (OFFSITE_MQTT_CERT) needs a TLS broker URL: mqtts://")
+        if self.key and not self.cert:
+            raise ValueError(
+                "OFFSITE_MQTT_KEY is set without OFFSITE_MQTT_CERT, the certificate it belongs to"
+            )
 
     @classmethod
-    def from_url(cls, url: str, username: str | None = None, password: str | None = None) -> BrokerAddress:
+    def from_url(
+        cls,
+        url: str,
+        username: str | None = None,
+        password: str | None = None,
+        cert: Path | None = None,
+        key: Path | None = None,
+    ) -> BrokerAddress:
         """``mqtt://HOST[:PORT]`` (default 1883) or ``mqtts://HOST[:PORT]`` (TLS, default 8883)."""
         parts = urlsplit(url)
         tls = parts.scheme == "mqtts"
         port = parts.port or (8883 if tls else 1883)
-        return cls(parts.hostname or "127.0.0.1", port, username, password, tls=tls)
+        return cls(parts.hostname or "127.0.0.1", port, username, password, tls=tls, cert=cert, key=key)
+
+    @classmethod
+    def from_settings(cls, url: str, settings: Settings) -> BrokerAddress:
+        """The broker at `url` with the credentials and client certificate of the environment;
+        a certificate that cannot be loaded is refused here, not at each reconnection."""
+        address = cls.from_url(
+            url, settings.mqtt_username, settings.mqtt_password, settings.mqtt_cert, settings.mqtt_key
+        )
+        address.tls_context()
+        return address
 
     def tls_context(self) -> ssl.SSLContext | None:
-        """For `tls`: the system's CAs (or the file SSL_CERT_FILE names), the host name checked."""
-        return ssl.create_default_context() if self.tls else None
+        """For `tls`: the system's CAs (or the file SSL_CERT_FILE names), the host name checked,
+        and the client certificate when there is one."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context()
+        if self.cert is not None:
+            try:
+                context.load_cert_chain(self.cert, self.key)
+            except (OSError, ssl.SSLError) as exc:
+                key = f" with the key {self.key}" if self.key else ""
+                raise ValueError(
+                    f"the MQTT client certificate {self.cert}{key} (OFFSITE_MQTT_CERT, OFFSITE_MQTT_KEY)"
+                    f" cannot be loaded: {exc}"
+                ) from exc
+        return context
+
+    def explain(self, exc: BaseException) -> str:
+        """Why a connection failed, in words an administrator can act on."""
+        reason = str(exc) or type(exc).__name__
+        # TLS 1.3: the broker's verdict on our certificate comes as an alert after the handshake.
+        if "CERTIFICATE_REQUIRED" in reason.upper().replace(" ", "_"):
+            if self.cert is None:
+                need = "set OFFSITE_MQTT_CERT and OFFSITE_MQTT_KEY"
+                return f"the broker requires a client certificate; {need} ({reason})"
+            return f"the broker refused the client certificate {self.cert} ({reason})"
+        return reason
 
 
 def client_id_for(deployment: Deployment) -> str:

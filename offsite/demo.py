@@ -57,7 +57,7 @@ def _sensors(hub: Hub, settings: Settings, console: Console) -> None:
 
     broker = None
     if settings.mqtt_url:
-        address = BrokerAddress.from_url(settings.mqtt_url, settings.mqtt_username, settings.mqtt_password)
+        address = BrokerAddress.from_settings(settings.mqtt_url, settings)
     else:
         broker = EmbeddedBroker()
         broker.start()

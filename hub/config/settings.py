@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(default=None, description="Broker URL overriding the config's broker")
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    mqtt_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mqtts://")
+    mqtt_key: Path | None = Field(default=None, description="Its private key (PEM); unset: in mqtt_cert")
     data_dir: Path = Field(default=Path("var"), description="Embedded database and evidence live here")
     pool_size: int = Field(default=8, ge=1, le=256)
 

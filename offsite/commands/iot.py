@@ -76,7 +76,7 @@ def run(
     loaded = load_or_exit(config)
     settings = settings_or_exit()
     url = settings.mqtt_url or loaded.deployment.broker.url
-    broker = BrokerAddress.from_url(url, settings.mqtt_username, settings.mqtt_password)
+    broker = BrokerAddress.from_settings(url, settings)
     hub = Hub.start(loaded, settings)
     name = client_id or client_id_for(loaded.deployment)
     # Rule events wait on disk while the database is away; delivered in order once it is back.
