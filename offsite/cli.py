@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from offsite.commands import access, audit, config, db, edge, iot, stats, vision
+from offsite.commands import access, audit, config, dataset, db, edge, iot, stats, vision
 from offsite.startup import err, from_env_or_exit, load_or_exit, reachable_or_exit, settings_or_exit
 
 app = typer.Typer(help="offsite: video and IoT non-site supervision hub.", no_args_is_help=True)
@@ -26,6 +26,7 @@ app.add_typer(access.token_app, name="token")
 app.add_typer(access.user_app, name="user")
 app.add_typer(iot.app, name="iot")
 app.add_typer(vision.app, name="vision")
+app.add_typer(dataset.app, name="dataset")
 app.command("edge")(edge.run)
 app.command("stats")(stats.run)
 
