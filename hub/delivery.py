@@ -20,7 +20,7 @@ import logging
 import os
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,15 +66,28 @@ class Destination:
     def name(self) -> str:
         return self.config.id
 
-    def wants(self, kind: str, site: str | None, department: str | None, severity: str | None) -> bool:
+    def wants(
+        self,
+        kind: str,
+        site: str | None,
+        department: str | None,
+        severity: str | None,
+        supervisors: Collection[str] = (),
+    ) -> bool:
         """Whether the destination's filters let this change through; a filter that is set lets
-        nothing through that lacks its attribute (an alert has no department)."""
+        nothing through that lacks its attribute (an alert has no department). A department
+        filter also takes the changes of a clue escalated to one of its departments (their ids
+        in `supervisors`), from the escalation on."""
         c = self.config
         kinds, severities = (c.kinds, c.severities) if isinstance(c, Webhook) else (["record"], [])
         return (
             kind in kinds
             and (not c.sites or site in c.sites)
-            and (not self.department_codes or department in self.department_codes)
+            and (
+                not self.department_codes
+                or department in self.department_codes
+                or not set(c.departments).isdisjoint(supervisors)
+            )
             and (not severities or severity in severities)
         )
 
@@ -127,7 +140,8 @@ def fan_out(conn: Connection, targets: list[Destination], limit: int = 1000) -> 
     if not (locked and locked[0]):
         return 0
     rows = conn.execute(
-        "SELECT id, kind, subject, site, department, severity, created_at FROM outbox"
+        "SELECT id, kind, subject, site, department, severity, created_at,"
+        " CASE kind WHEN 'clue' THEN body->'supervisors' END FROM outbox"
         " WHERE NOT fanned ORDER BY id LIMIT %s",
         (limit,),
     ).fetchall()
@@ -137,7 +151,7 @@ def fan_out(conn: Connection, targets: list[Destination], limit: int = 1000) -> 
         (row[0], t.name, row[1], row[2], row[6])
         for row in rows
         for t in targets
-        if t.wants(row[1], row[3], row[4], row[5])
+        if t.wants(row[1], row[3], row[4], row[5], row[7] or ())
     ]
     with conn.cursor() as cur:
         cur.executemany(

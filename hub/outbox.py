@@ -2,7 +2,9 @@
 or a supervision-action record, written in the transaction of the change itself.
 
 Each row holds the record as it stands after the change (`body`) and what a destination filters
-on (site, department code, severity), so that delivery reads nothing else. hub/delivery.py takes
+on (site, department code, severity), so that delivery reads nothing else. A clue's body adds
+`supervisors`: the departments (ids) it was escalated to (hub/escalation.py), which may read it
+from then on, so that their webhooks take its escalation and what follows. hub/delivery.py takes
 the rows from there; a change that is rolled back leaves no row, one that commits always does.
 """
 
@@ -17,8 +19,9 @@ from hub.store.db import Connection
 # the alert they rest on (a record of an inspection without a finding has none).
 _SNAPSHOT: dict[ChangeKind, str] = {
     "alert": "SELECT a.site, NULL, a.severity, to_jsonb(a) FROM alerts a WHERE a.id = %(id)s",
-    "clue": "SELECT c.site, c.department_code, a.severity, to_jsonb(c) FROM risk_clues c"
-    " LEFT JOIN alerts a ON a.id = c.alert_id WHERE c.id = %(id)s",
+    "clue": "SELECT c.site, c.department_code, a.severity, to_jsonb(c) || jsonb_build_object('supervisors',"
+    " ARRAY(SELECT s.department FROM clue_supervisors s WHERE s.clue_id = c.id ORDER BY s.at, s.deadline))"
+    " FROM risk_clues c LEFT JOIN alerts a ON a.id = c.alert_id WHERE c.id = %(id)s",
     "record": "SELECT r.site, r.department_code, a.severity, to_jsonb(r) FROM supervision_actions r"
     " LEFT JOIN alerts a ON a.id = r.alert_id WHERE r.id = %(id)s",
 }

@@ -8,14 +8,16 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from hub import alerts, clues
-from hub.config import ConfigError, Deployment, parse_config
+from hub.config import ConfigError, Deployment, load_config, parse_config
 from hub.config.outputs import Webhook
 from hub.delivery import Deliverer, OutputError, dead_letters, destinations, fan_out, prune, retry
+from hub.escalation import escalate_overdue
 from hub.host import free_port, wait_for, wait_until
 from hub.pipeline import Pipeline
 from hub.store.db import Database
@@ -312,3 +314,40 @@ def test_two_workers_share_the_work_without_sending_a_change_twice(
     with db.transaction() as conn:
         senders = conn.execute("SELECT count(DISTINCT state), min(state) FROM outbox_deliveries").fetchone()
     assert senders == (1, "delivered")
+
+
+def test_a_supervising_departments_webhook_takes_the_clues_escalated_to_it(
+    db: Database, clock: Clock
+) -> None:
+    food_plant = load_config(REPO / "configs" / "food_plant.yaml").deployment
+    pipeline = Pipeline(food_plant, "0" * 64, clock=clock)
+    # Canteen clues go to the station, escalated to the bureau 2 h after a missed claim deadline.
+    rodent = {"source": "camera:canteen-storeroom", "site": "wangcong-canteen", "rule": "storeroom-rodent"}
+    taken = take(db, pipeline, event("rodent", clock.now, rodent, problem=True))
+    assert taken.clue_id is not None
+    hooks = [
+        with_outputs(food_plant, 9, id=department, departments=[department]).outputs[0]
+        for department in ("market-bureau", "xipu-station")
+    ]
+    targets = destinations(food_plant.model_copy(update={"outputs": hooks}), ENV)
+    claim_by = clock.now + timedelta(hours=4)
+    escalate_overdue(db, food_plant, claim_by + timedelta(seconds=1))  # the station reminded
+    escalate_overdue(db, food_plant, claim_by + timedelta(hours=2, seconds=1))  # the bureau pressed
+    with db.transaction() as conn:
+        clues.claim(
+            conn, taken.clue_id, "xipu-station:wang", claim_by + timedelta(hours=3), department="xipu-station"
+        )
+        fan_out(conn, targets)
+        rows = conn.execute(
+            "SELECT d.destination, o.change, o.body->'supervisors' FROM outbox_deliveries d"
+            " JOIN outbox o ON o.id = d.outbox_id WHERE d.kind = 'clue' ORDER BY o.id"
+        ).fetchall()
+    pushed: dict[str, list[str]] = {}
+    for destination, change, _ in rows:
+        pushed.setdefault(str(destination), []).append(str(change))
+    # The bureau's webhook takes the escalation and what follows, not what came before it.
+    assert pushed == {
+        "xipu-station": ["issue", "remind", "escalate", "claim"],
+        "market-bureau": ["escalate", "claim"],
+    }
+    assert rows[-1][2] == ["market-bureau"]
