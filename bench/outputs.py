@@ -1,0 +1,178 @@
+"""The outbox (issue 14): its cost on the intake, and how fast delivery empties it.
+
+    .venv/bin/python -m bench.outputs [--events 2000] [--threads 4] [--rounds 3] [--changes 3000]
+
+Intake: `--events` inspections that found nothing (each one a new supervision-action record: its
+INSERT and, with an outbox, its change), through the pipeline on `--threads` threads, in three
+configurations interleaved `--rounds` times, each with the delivery worker that `offsite up` runs
+beside it:
+
+- *no outbox*: `hub.outbox.enqueue` replaced by nothing, the intake as it was before the outbox;
+- *no destination*: the deployment configures no output;
+- *webhook*: one destination, delivering meanwhile to a local receiver.
+
+Ratios are against *no outbox* of the same round. Throughput: `--changes` inspections' record changes written,
+then delivered by one worker to a local receiver (answering 204, in a process of its own): changes
+per second to a webhook (one signed POST each) and to the exchange (batches of 100 records).
+
+Uses OFFSITE_DATABASE_URL's server when set, else an embedded server in a temp folder; works in a
+database of its own that it drops afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+from unittest import mock
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.pipeline import events, receiver
+from bench.scratch import scratch_database
+from hub import outbox
+from hub.config import Deployment, load_config
+from hub.config.outputs import Exchange, Webhook
+from hub.delivery import Deliverer, destinations
+from hub.pipeline import Pipeline, utc_now
+from hub.store.db import Database, open_database
+from hub.store.migrate import upgrade
+
+SECRETS = {"BENCH_SECRET": "bench-secret-0123456789", "BENCH_TOKEN": "bench-token-0123456789"}
+CONFIGURATIONS = ("no outbox", "no destination", "webhook")
+
+
+def _with(deployment: Deployment, output: Webhook | Exchange | None) -> Deployment:
+    return deployment.model_copy(update={"outputs": [] if output is None else [output]})
+
+
+@contextmanager
+def _delivering(db: Database, deployment: Deployment) -> Iterator[Deliverer]:
+    """The delivery worker of `offsite up`, polling every 0.2 s beside the intake; after the
+    block, it delivers what is left before the next configuration starts."""
+    worker = Deliverer(db, destinations(deployment, SECRETS), utc_now)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop, 0.2), daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        thread.join()
+    rest = Deliverer(db, worker.targets, utc_now)
+    while rest.round().delivered:
+        pass
+
+
+def intake(db: Database, deployment: Deployment, threads: int, n: int, prefix: str) -> float:
+    """Inspections per second through the pipeline on `threads` threads."""
+    pipeline = Pipeline(deployment, "0" * 64)
+
+    def take(e: object) -> None:
+        with db.transaction() as conn:
+            pipeline.take(conn, e)  # type: ignore[arg-type]
+
+    batch = events(n, prefix, problem=False)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(take, batch))
+    return n / (time.perf_counter() - start)
+
+
+def throughput(
+    db: Database, deployment: Deployment, output: Webhook | Exchange, n: int, prefix: str
+) -> float:
+    """Changes per second one worker delivers of the record changes of `n` inspections written
+    beforehand."""
+    with db.transaction() as conn:  # nothing of earlier phases left to deliver
+        conn.execute("DELETE FROM outbox")
+    intake(db, _with(deployment, None), 4, n, prefix)
+    with db.transaction() as conn:
+        row = conn.execute("SELECT count(*) FROM outbox").fetchone()
+    written = int(row[0]) if row else 0  # a fourth of the inspections make no record
+    worker = Deliverer(db, destinations(_with(deployment, output), SECRETS), utc_now)
+    delivered, start = 0, time.perf_counter()
+    while True:
+        done = worker.round()
+        if not (done.fanned or done.delivered):
+            break
+        delivered += done.delivered
+        if done.failed or done.dead:
+            raise RuntimeError(f"{output.id}: the receiver refused changes: {done}")
+    rate = delivered / (time.perf_counter() - start)
+    if delivered != written:
+        raise RuntimeError(f"{output.id}: delivered {delivered} of {written} changes")
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--changes", type=int, default=3000)
+    args = parser.parse_args()
+    console = Console()
+    demo = load_config(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml").deployment
+    load = [os.getloadavg()[0]]
+    rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database("offsite_bench_outputs", Path(tmp)) as dsn,
+        receiver() as url,
+    ):
+        db = open_database(dsn, Path(tmp), pool_size=args.threads + 2)
+        try:
+            _, backend = upgrade(db)
+            hook = Webhook(id="bench", kind="webhook", url=url, secret_env="BENCH_SECRET")
+            exchange = Exchange(id="province", kind="exchange", url=url, token_env="BENCH_TOKEN")
+            console.print(f"backend: {backend.describe()}; {args.events} inspections x {args.rounds} rounds")
+            unwritten = mock.patch.object(outbox, "enqueue", lambda *_: None)
+            setups: dict[str, tuple[Deployment, Callable[[], AbstractContextManager[object]]]] = {
+                "no outbox": (_with(demo, None), lambda: unwritten),
+                "no destination": (_with(demo, None), nullcontext),
+                "webhook": (_with(demo, hook), nullcontext),
+            }
+            intake(db, demo, args.threads, 200, "warm")  # connections, prepared statements
+            for r in range(args.rounds):
+                for name in CONFIGURATIONS:
+                    deployment, patch = setups[name]
+                    with patch(), _delivering(db, deployment):
+                        rates[name].append(
+                            intake(db, deployment, args.threads, args.events, f"{name.replace(' ', '-')}-{r}")
+                        )
+                    load.append(os.getloadavg()[0])
+            hook_rate = throughput(db, demo, hook, args.changes, "hook")
+            exchange_rate = throughput(db, demo, exchange, args.changes, "exchange")
+            load.append(os.getloadavg()[0])
+        finally:
+            db.close()
+
+    table = Table(title=f"inspections/s on {args.threads} threads (ratio to no outbox, same round)")
+    table.add_column("configuration")
+    for r in range(args.rounds):
+        table.add_column(f"round {r + 1}", justify="right")
+    table.add_column("median ratio", justify="right")
+    for name in CONFIGURATIONS:
+        ratios = [a / b for a, b in zip(rates[name], rates["no outbox"], strict=True)]
+        cells = [f"{rate:.0f} ({ratio:.2f})" for rate, ratio in zip(rates[name], ratios, strict=True)]
+        table.add_row(name, *cells, f"{statistics.median(ratios):.2f}")
+    console.print(table)
+    console.print(
+        f"delivery, one worker: webhook {hook_rate:.0f} changes/s, exchange {exchange_rate:.0f} changes/s"
+    )
+    console.print(
+        f"load average (1 min) during the run: {min(load):.1f} to {max(load):.1f} on {os.cpu_count()} cores"
+    )
+
+
+if __name__ == "__main__":
+    main()
