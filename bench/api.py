@@ -22,10 +22,10 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from rich.console import Console
 
 from api.auth import create_token
 from bench.scratch import scratch_database
-from hub.host import free_port
+from bench.serving import offsite_up
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
 
@@ -162,7 +162,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp, scratch_database("offsite_bench_api", Path(tmp)) as dsn:
         db = open_database(dsn, Path(tmp), pool_size=1)
-        proc = None
+        stack = ExitStack()
         try:
             _, backend = upgrade(db)
             start = time.perf_counter()
@@ -170,32 +170,17 @@ def main() -> None:
                 params = {"alerts": args.alerts, "clues": args.clues, "departments": DEPARTMENTS}
                 # client-side binding: the seed is several statements in one go
                 psycopg.ClientCursor(conn).execute(SEED.encode(), params)
-                now = datetime.now(UTC)
-                operator = create_token(conn, "bench", "operator", now)
-                market = create_token(conn, "bench-market", "department", now, department="market")
             # Vacuumed and analysed as a live database is, so that autovacuum does not wake up on
             # the fresh rows in the middle of a measurement.
             with psycopg.connect(dsn, autocommit=True) as conn:
                 conn.execute("VACUUM ANALYZE")
             console.print(f"{backend.describe()}; seeded in {time.perf_counter() - start:.0f} s")
-            port = free_port()
-            env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": tmp}
-            command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
-            api = ["--api", f"127.0.0.1:{port}", "--api-workers", str(args.workers)]
-            proc = subprocess.Popen(
-                [*command, *api, "--upkeep-every", "86400"],
-                env=env,
-                cwd=tmp,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert proc.stdout is not None
-            for line in proc.stdout:  # the hub says so once every worker serves
-                if line.startswith("offsite hub up"):
-                    break
-            else:
-                raise RuntimeError(f"offsite up ended with code {proc.wait()} before serving")
-            url = f"http://127.0.0.1:{port}"
+            up = stack.enter_context(offsite_up(dsn, Path(tmp), args.workers))
+            url = up.url
+            with db.transaction() as conn:  # once the hub has loaded the deployment tokens are checked by
+                now = datetime.now(UTC)
+                operator = create_token(conn, "bench", "operator", now)
+                market = create_token(conn, "bench-market", "department", now, department="market")
             cases = [
                 ("alerts, no filter", operator, "/alerts?limit=50"),
                 ("alerts, site", operator, "/alerts?limit=50&site=lintong-hall"),
@@ -207,21 +192,19 @@ def main() -> None:
             script.write_text(WRK_SCRIPT, encoding="utf-8")
             for name, token, path in cases:
                 for client in clients:
-                    cpu_before = cpu_seconds(proc.pid)
+                    cpu_before = cpu_seconds(up.pid)
                     if client == "threads":
                         figures = measure(url, token, path, args.clients, args.requests)
                     else:
                         figures = measure_wrk(url, token, path, args.clients, args.duration, script)
                     p50, p95, p99, rate, served = figures
-                    cpu = (cpu_seconds(proc.pid) - cpu_before) / served * 1000
+                    cpu = (cpu_seconds(up.pid) - cpu_before) / served * 1000
                     console.print(
                         f"{name:28} {client:7} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms"
                         f"  p99 {p99:6.1f} ms  {rate:6.0f} req/s  API CPU {cpu:.2f} ms/request"
                     )
         finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+            stack.close()
             db.close()
 
 

@@ -24,8 +24,6 @@ import os
 import re
 import secrets
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -44,7 +42,7 @@ from api.auth import create_user
 from api.web import DIST
 from bench.api import DEPARTMENTS, SEED
 from bench.scratch import scratch_database
-from hub.host import free_port
+from bench.serving import offsite_up
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
 
@@ -170,27 +168,6 @@ def feeding(dsn: str, rate: float) -> Iterator[list[int]]:
         thread.join(timeout=10)
 
 
-@contextmanager
-def hub_serving(dsn: str, folder: Path) -> Iterator[str]:
-    """`offsite up --api` on the database `dsn`; its URL once it serves."""
-    port = free_port()
-    env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(folder)}
-    command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
-    options = ["--api", f"127.0.0.1:{port}", "--api-workers", "1", "--upkeep-every", "86400"]
-    proc = subprocess.Popen([*command, *options], env=env, cwd=folder, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:  # the hub says so once the API serves
-            if line.startswith("offsite hub up"):
-                break
-        else:
-            raise RuntimeError(f"offsite up ended with code {proc.wait()} before serving")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=100_000)
@@ -218,7 +195,8 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         console.print(f"{backend.describe()}; {args.alerts} alerts stored")
-        with hub_serving(dsn, Path(tmp)) as url, sync_playwright() as playwright:
+        with offsite_up(dsn, Path(tmp)) as served, sync_playwright() as playwright:
+            url = served.url
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             signing = browser.new_context()
             page = signing.new_page()

@@ -19,13 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +30,7 @@ from rich.console import Console
 
 from api.auth import create_token
 from bench.scratch import scratch_database
+from bench.serving import offsite_up
 from edge.uplink import HubUplink
 from hub.events import Event
 from hub.host import free_port
@@ -46,32 +43,6 @@ REPO = Path(__file__).resolve().parent.parent
 SITE = "lintong-hall"
 SOURCES = [("camera:hall-window-1", "window-absence"), ("camera:hall-waiting", "hall-queue")]
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
-
-
-@contextmanager
-def hub(dsn: str, data: Path) -> Iterator[str]:
-    """`offsite up --api` on the demo deployment; its URL while it serves."""
-    port = free_port()
-    env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "OFFSITE_DATA_DIR": str(data)}
-    command = [sys.executable, "-m", "offsite.cli", "up", "-c", str(REPO / "configs" / "demo.yaml")]
-    proc = subprocess.Popen(
-        [*command, "--api", f"127.0.0.1:{port}", "--api-workers", "1", "--upkeep-every", "86400"],
-        env=env,
-        cwd=data,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            if line.startswith("offsite hub up"):
-                break
-        else:
-            raise RuntimeError(f"offsite up ended with code {proc.wait()} before serving")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def scenario(prefix: str, count: int, start: datetime, every: timedelta) -> list[Event]:
@@ -185,7 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder, scratch_database("offsite_bench_edge", Path(folder)) as dsn:
         tmp = Path(folder)
         (tmp / "hub").mkdir()
-        with hub(dsn, tmp / "hub") as url:
+        with offsite_up(dsn, tmp / "hub") as served:
+            url = served.url
             db = open_database(dsn, tmp, pool_size=1)
             try:  # once the hub has loaded its deployment, which the tokens' site is checked against
                 _, backend = upgrade(db)
