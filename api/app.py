@@ -28,6 +28,7 @@ from api.routers import (
     evidence,
     me,
     objects,
+    occupancy,
     outputs,
     readings,
     records,
@@ -115,6 +116,7 @@ def create_app(hub_source: HubSource, settings: ApiSettings | None = None) -> Fa
         catalogue,
         statistics,
         objects,
+        occupancy,
     ):
         app.include_router(module.router)
     serve_dashboard(app)

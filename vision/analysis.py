@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate, WatchedRegion
 from vision.region import Region
 from vision.rules import Hit, VisionRule, build_rules
-from vision.sink import CameraSink
+from vision.sink import CameraSink, DetectionRecorder, DetectionSampler
 from vision.tracking import Tracker
 from vision.zones import PolygonZone
 
@@ -181,6 +181,9 @@ class CameraAnalyser:
             camera.detect, models[camera.detect.model], self.settings.min_confidence, self.rules
         )
         self.tracker = Tracker(self.settings.tracking)
+        self.recorder = sink if isinstance(sink, DetectionRecorder) else None
+        watched = {label for rule in self.rules for label in rule.labels()}
+        self.sampler = DetectionSampler(camera.id, self.settings.detections_every, watched)
         self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
         self.gate = MotionGate(camera.detect.motion, self._watched())
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
@@ -216,10 +219,18 @@ class CameraAnalyser:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, end: str = "") -> None:
+        """Stop the thread and save the clips due; with `end` (a reason), also clear the findings
+        still open, since nothing will analyse this camera as it was again."""
         self._stopped.set()
         self._thread.join(timeout)
+        if end:
+            at = datetime.now(UTC)
+            for hit in [hit for rule in self.rules for hit in rule.end(at, end)]:
+                self._deliver(hit, None, Detections.empty())
         self._save_clips(force=True)
+        if self.recorder is not None:
+            self.recorder.flush()
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -242,6 +253,8 @@ class CameraAnalyser:
             self._last = self.labeller(crop.restore(found))
             self.stats.detected += 1
         tracked = self.tracker.update(self._last, frame.time.timestamp())
+        if self.recorder is not None:  # every frame: a quiet scene still writes what waits
+            self.recorder.record(self.sampler(frame.time, tracked))
         hits = [
             hit
             for rule in self.rules
@@ -252,7 +265,8 @@ class CameraAnalyser:
         self.stats.lags.append(_since(frame.time))
         return hits
 
-    def _deliver(self, hit: Hit, frame: Frame, tracked: Detections) -> None:
+    def _deliver(self, hit: Hit, frame: Frame | None, tracked: Detections) -> None:
+        """Send `hit` as an event; `frame`, the picture it was seen on, only a clear may lack."""
         active = self._active.setdefault(hit.rule, set())
         key = hit.key or f"{hit.rule}:{hit.time:%Y%m%dT%H%M%S.%f}"
         payload = {**hit.detail, "tracks": list(hit.tracks)}
@@ -268,6 +282,7 @@ class CameraAnalyser:
             if active:
                 return  # another occurrence of the rule goes on: its alert stays open
         else:
+            assert frame is not None, "a finding fires on a frame"
             active.add(key)
             rule = next(r.config for r in self.rules if r.config.id == hit.rule)
             picture = annotate(
@@ -301,7 +316,8 @@ class CameraAnalyser:
         )
         (delivery,) = self.sink.take([event])
         self.stats.events += 1
-        self.stats.latencies.append(_since(frame.time))
+        if frame is not None:
+            self.stats.latencies.append(_since(frame.time))
         if delivery.alerting and not event.cleared:
             before = timedelta(seconds=self.settings.clip_before)
             after = timedelta(seconds=self.settings.clip_after)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from hub.config.types import Id, Model, Point, Seconds
+from hub.config.types import Id, Model, Point, Seconds, parse_duration
 
 ClassMap = dict[str, str]
 Polygon = Annotated[list[Point], Field(min_length=3, description="Corners, in order")]
@@ -120,3 +120,9 @@ class Vision(Model):
     tracking: Tracking = Field(default_factory=Tracking)
     clip_before: Seconds = Field(default=5.0, description="Evidence clip: seconds before the finding")
     clip_after: Seconds = Field(default=3.0, description="Evidence clip: seconds after the finding")
+    detections_every: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=5.0,
+        ge=0,
+        description="Record each track of a label some rule of its camera watches at most this often, "
+        "for occupancy and dwell over time (GET /cameras/{id}/occupancy); 0: record none",
+    )
