@@ -43,20 +43,18 @@ class BatchWriter:
         self._batch_wait = settings.batch_wait
 
     def collect(self, source: queue.Queue[Message]) -> list[Message]:
-        """The next batch from `source`; empty when nothing came within `iot.batch_wait`."""
+        """The next batch from `source`; empty when nothing came within `iot.batch_wait`.
+
+        What the queue holds is taken in bulk, under one hold of its lock, rather than a `get()`
+        per message: the receive loop fills it in the meantime without waiting on the writer.
+        """
         batch: list[Message] = []
         rows = 0
         deadline = time.monotonic() + self._batch_wait
         while rows < self._batch_rows:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            rows = _take(source, batch, rows, self._batch_rows, deadline)
+            if rows < 0:
                 break
-            try:
-                message = source.get(timeout=remaining)
-            except queue.Empty:
-                break
-            batch.append(message)
-            rows += max(1, len(message.decoded.readings))
         return batch
 
     def commit(self, batch: list[Message]) -> list[Message] | None:
@@ -97,6 +95,26 @@ class BatchWriter:
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, 5.0)
+
+
+def _take(source: queue.Queue[Message], batch: list[Message], rows: int, limit: int, deadline: float) -> int:
+    """Move messages from `source` to `batch` until it holds `limit` rows or `source` is empty,
+    waiting until `deadline` for the first; the rows then in `batch`, or -1 when none came."""
+    with source.not_empty:
+        waiting = source.queue  # the queue's own deque: taken from under its lock, as get() does
+        while not waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return -1
+            source.not_empty.wait(remaining)
+        taken = 0
+        while waiting and rows < limit:
+            message = waiting.popleft()
+            batch.append(message)
+            rows += len(message.decoded.readings) or 1  # a dead letter is a row too
+            taken += 1
+        source.not_full.notify(taken)  # a receive loop waiting in put() has room again
+    return rows
 
 
 def _refused(message: Message, exc: Exception) -> Message:
