@@ -8,6 +8,8 @@ inside the transaction that holds its row: a process killed mid-send leaves the 
 it is sent again with the same idempotency key (`webhook-id`; an exchange record's `cd_id`), so a
 receiver that keeps the keys it has seen takes every change exactly once. A later change of a
 record waits while an earlier one of the same record is pending or dead, for that destination.
+Within a round each destination has a sender thread of its own, so that a slow receiver (up to
+its `timeout`) holds up no other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import random
 import threading
 from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -195,15 +198,18 @@ def exchange_record(outbox_id: int, record: dict[str, Any]) -> dict[str, Any]:
     return head | rest
 
 
+# A due delivery: (its id, attempts so far), then its change's outbox id, kind, subject, action,
+# time and body.
+_Due = tuple[tuple[int, int], int, str, int, str, datetime, dict[str, Any]]
+
+
 @dataclass
 class _Outcome:
-    """What a round did so far: deliveries taken, failed, dead, and destinations that failed
-    (their other changes wait for the next round)."""
+    """What a round did so far: deliveries taken, failed and dead."""
 
     taken: list[int] = field(default_factory=list)
     failed: int = 0
     dead: int = 0
-    down: set[str] = field(default_factory=set)
 
     def settle(
         self,
@@ -219,7 +225,6 @@ class _Outcome:
         if error is None:
             self.taken += [delivery_id for delivery_id, _ in deliveries]
             return
-        self.down.add(target.name)
         for delivery_id, attempts in deliveries:
             attempts += 1
             final = attempts >= target.config.max_attempts
@@ -262,32 +267,50 @@ class Deliverer:
         outcome = _Outcome()
         with self.db.transaction() as conn:
             due = conn.execute(_DUE, {"now": now, "names": list(by_name), "limit": self.batch}).fetchall()
-            batches: dict[str, list[tuple[int, int, int, dict[str, Any]]]] = {}
-            for delivery_id, name, attempts, outbox_id, kind, subject, change, at, body in due:
-                target = by_name[name]
-                if isinstance(target.config, Exchange):
-                    batches.setdefault(name, []).append((delivery_id, attempts, outbox_id, body))
-                    continue
-                if name in outcome.down:
-                    continue
-                message = {"id": f"msg_{outbox_id}", "kind": kind, "subject": subject, "change": change}
-                error = self._send(target, {**message, "at": at.isoformat(), "data": body}, now)
-                outcome.settle(conn, target, [(delivery_id, attempts)], error, now, self.rng)
-            for name, rows in batches.items():
-                target = by_name[name]
-                size = target.config.batch if isinstance(target.config, Exchange) else len(rows)
-                for start in range(0, len(rows), size):
-                    if name in outcome.down:
-                        break
-                    chunk = rows[start : start + size]
-                    error = self._post_batch(target, [(outbox_id, body) for _, _, outbox_id, body in chunk])
-                    outcome.settle(conn, target, [(d, a) for d, a, _, _ in chunk], error, now, self.rng)
+            rows: dict[str, list[_Due]] = {}
+            for delivery_id, name, attempts, *change in due:
+                rows.setdefault(name, []).append(((delivery_id, attempts), *change))
+            # One sender per destination, side by side: a slow or failing receiver holds up only
+            # its own changes. The database is written here, on this thread, once all are back.
+            work = [(by_name[name], found, now) for name, found in rows.items()]
+            if len(work) > 1:
+                with ThreadPoolExecutor(len(work), thread_name_prefix="delivery") as pool:
+                    sent = list(pool.map(lambda w: self._push(*w), work))
+            else:
+                sent = [self._push(*w) for w in work]
+            for (target, _, _), pushes in zip(work, sent, strict=True):
+                for deliveries, error in pushes:
+                    outcome.settle(conn, target, deliveries, error, now, self.rng)
             conn.execute(
                 "UPDATE outbox_deliveries SET state = 'delivered', attempts = attempts + 1,"
                 " delivered_at = %s, last_error = NULL WHERE id = ANY(%s)",
                 (now, outcome.taken),
             )
         return Round(fanned, len(outcome.taken), outcome.failed, outcome.dead)
+
+    def _push(
+        self, target: Destination, rows: list[_Due], now: datetime
+    ) -> list[tuple[list[tuple[int, int]], str | None]]:
+        """Send a destination's due changes in order: one signed POST each to a webhook, batches
+        to the exchange; what went out together and its error (None: taken). The first failure
+        ends it; the rest wait for the next round, untried."""
+        pushes: list[tuple[list[tuple[int, int]], str | None]] = []
+        if isinstance(target.config, Exchange):
+            size = target.config.batch
+            for start in range(0, len(rows), size):
+                chunk = rows[start : start + size]
+                error = self._post_batch(target, [(outbox_id, body) for _, outbox_id, *_, body in chunk])
+                pushes.append(([delivery for delivery, *_ in chunk], error))
+                if error is not None:
+                    break
+            return pushes
+        for delivery, outbox_id, kind, subject, change, at, body in rows:
+            message = {"id": f"msg_{outbox_id}", "kind": kind, "subject": subject, "change": change}
+            error = self._send(target, {**message, "at": at.isoformat(), "data": body}, now)
+            pushes.append(([delivery], error))
+            if error is not None:
+                break
+        return pushes
 
     def _post_batch(self, target: Destination, rows: list[tuple[int, dict[str, Any]]]) -> str | None:
         """POST records to the exchange in its layout; None when it took them all (2xx)."""
