@@ -226,8 +226,11 @@ class CameraAnalyser:
         self._thread.join(timeout)
         if end:
             at = datetime.now(UTC)
-            for hit in [hit for rule in self.rules for hit in rule.end(at, end)]:
-                self._deliver(hit, None, Detections.empty())
+            try:
+                for hit in [hit for rule in self.rules for hit in rule.end(at, end)]:
+                    self._deliver(hit, None, Detections.empty())
+            except Exception:  # a stop must go through whatever the sink says
+                log.exception("camera %s: findings not cleared", self.camera.id)
         self._save_clips(force=True)
         if self.recorder is not None:
             self.recorder.flush()

@@ -134,12 +134,17 @@ class VisionRule(ABC, Generic[C]):
             return []
         hits: list[Hit] = []
         if self._open:
-            at = flipped[0][0]
-            hits = [self._clear(subject, at, {"reason": "schedule_ended"}) for subject in list(self._firing)]
-            self._reset()
+            hits = self.end(flipped[0][0], "schedule_ended")
         self._open = is_open
         if is_open:
             self.opened_at = max(at for at, opened in flipped if opened)
+        return hits
+
+    def end(self, at: datetime, reason: str) -> list[Hit]:
+        """Close every occurrence going on and forget what was seen (the schedule closed, the
+        camera stopped being analysed): the clears, `reason` in their detail."""
+        hits = [self._clear(subject, at, {"reason": reason}) for subject in list(self._firing)]
+        self._reset()
         return hits
 
     def _key(self, subject: str, start: datetime) -> str:
