@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -27,7 +27,8 @@ from hub.config import Deployment
 from hub.events import Event
 from hub.sink import Delivery, HubUnavailable
 from hub.spool import DurableSink
-from vision.service import VisionService
+from vision.detectors import Detector
+from vision.service import Reconfigured, VisionService
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,18 @@ class BoxSink:
 
     def __init__(self, outbox: DurableSink, deployment: Deployment) -> None:
         self.outbox = outbox
+        self.cameras: dict[str, str] = {}  # camera id -> its status
         self.use(deployment)
 
-    def use(self, deployment: Deployment) -> None:
-        """Serve `deployment`'s cameras from now on."""
+    def use(self, deployment: Deployment, kept: Collection[str] = ()) -> None:
+        """Serve `deployment`'s cameras from now on; those `kept` running keep their status."""
         self.deployment = deployment
-        self.cameras: dict[str, str] = {c.id: "connecting" for c in deployment.cameras if c.enabled}
+        known = self.cameras
+        self.cameras = {
+            c.id: known[c.id] if c.id in kept and c.id in known else "connecting"
+            for c in deployment.cameras
+            if c.enabled
+        }
 
     def take(self, events: Sequence[Event]) -> list[Delivery]:
         return self.outbox.take(events)
@@ -202,19 +209,28 @@ class HeartbeatSender:
 
 
 class Analysis:
-    """The box's cameras analysed on the config in force. A new config is built beside the running
-    one (`prepare`, `edge.config.SiteConfig`'s check: a model that does not load refuses it) and
-    then takes over (`switch`): the cameras restart on it."""
+    """The box's cameras analysed on the config in force. A new config is checked beside the
+    running one (`prepare`, `edge.config.SiteConfig`'s check: a model that does not load refuses
+    it) and then taken camera by camera (`switch`): only the cameras it changed restart.
+    `detectors` hands in loaded detectors by model id, as `VisionService` takes them."""
 
-    def __init__(self, deployment: Deployment, sink: BoxSink, outbox: DurableSink) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        sink: BoxSink,
+        outbox: DurableSink,
+        detectors: Mapping[str, Detector] | None = None,
+    ) -> None:
         self.sink, self.outbox = sink, outbox
-        self.service = VisionService(deployment, sink)
-        self._next: tuple[Deployment, VisionService] | None = None
+        self.service = VisionService(deployment, sink, detectors=detectors)
+        self._next: Deployment | None = None
 
     def prepare(self, deployment: Deployment) -> None:
-        """Build the analysis of `deployment`; raises `ModelError` (a ValueError) when it cannot."""
+        """Load what `deployment` needs beside the running analysis; raises `ModelError` (a
+        ValueError) when it cannot."""
         models_present(deployment)
-        self._next = (deployment, VisionService(deployment, self.sink))
+        self.service.preload(deployment)
+        self._next = deployment
 
     def follow(self, config: SiteConfig) -> bool:
         """Pull the hub's newest config and switch to it when it is new and this box can run it;
@@ -228,14 +244,18 @@ class Analysis:
         self.switch()
         return True
 
-    def switch(self) -> None:
-        """Stop the running analysis and start the prepared one, with the outbox's new bound and pace."""
+    def switch(self) -> Reconfigured | None:
+        """Take the prepared config: its changed cameras restart, the others run on; the outbox
+        takes its new bound and pace. What changed, or None when nothing was prepared."""
         if self._next is None:
-            return
-        (deployment, service), self._next = self._next, None
-        self.service.stop()
-        self.sink.use(deployment)
+            return None
+        deployment, self._next = self._next, None
         self.outbox.limit_bytes = outbox_limit(deployment)
         self.outbox.catch_up_per_s = deployment.edge.catch_up_per_s
-        self.service = service
-        service.start()
+        done = self.service.reconfigure(deployment)
+        self.sink.use(deployment, kept=done.kept)
+        log.info(
+            "cameras: %d kept, %d started, %d restarted, %d stopped",
+            len(done.kept), len(done.started), len(done.restarted), len(done.stopped),
+        )  # fmt: skip
+        return done
