@@ -23,7 +23,7 @@ from hub.workflow import RecordNotFound
 router = APIRouter(tags=["cameras"], responses=AUTH_RESPONSES)
 DEFAULT_RANGE = timedelta(hours=1)
 WIDEST = timedelta(days=7)  # the longest range one answer covers
-MOST_TRACKS = 10_000  # tracks one answer lists
+MOST_TRACKS = 10_000  # stays one answer lists
 
 
 class MinuteOccupancy(BaseModel):
@@ -54,7 +54,7 @@ class Occupancy(BaseModel):
     end: datetime
     sample_every: float = Field(description="vision.detections_every: seconds between a track's rows")
     minutes: list[MinuteOccupancy] = Field(description="Oldest first; minutes with nobody are left out")
-    tracks: list[TrackStay] = Field(description="In order of arrival")
+    tracks: list[TrackStay] = Field(description="Stays in order of arrival")
 
 
 @router.get(
@@ -71,9 +71,11 @@ async def camera_occupancy(
     start: Annotated[AwareDatetime | None, Query(description="Default: 1 hour before `end`")] = None,
     end: Annotated[AwareDatetime | None, Query(description="Default: now")] = None,
 ) -> Occupancy:
-    """Per minute of [start, end) and label, the distinct tracks the camera saw; per track, its
-    first and last sampled moment (dwell). 422 naming the parameter for a bad range or more than
-    10,000 tracks; 404 for a camera the caller may not see."""
+    """Per minute of [start, end) and label, the distinct tracks the camera saw; per stay, its
+    track's first and last sampled moment (dwell): a track id seen again after a gap longer than
+    the sampling allows (the analysis restarted and numbered afresh) is another stay. 422 naming
+    the parameter for a bad range or more than 10,000 stays; 404 for a camera the caller may not
+    see."""
     deployment = services.hub.config.deployment
     end = _within(end, "end") if end is not None else services.now()
     start = _within(start, "start") if start is not None else end - DEFAULT_RANGE
@@ -84,17 +86,19 @@ async def camera_occupancy(
     if end - start > WIDEST:
         raise unprocessable(["query", "start"], f"a range spans at most {WIDEST.days} days")
     tz = deployment.tz
+    # A live track leaves a row every `detections_every`, or after a spell unseen up to the
+    # tracker's `lost_after`: a longer gap is another stay under a reused id.
+    settings = deployment.vision
+    gap = timedelta(seconds=2 * settings.detections_every + settings.tracking.lost_after)
 
     def read(conn: Connection) -> Occupancy:
         camera = next((c for c in deployment.cameras if c.id == camera_id), None)
         sites = _visible_sites(conn, caller.department)
         if camera is None or (sites is not None and camera.site not in sites):
             raise RecordNotFound(f"no camera {camera_id}")  # another site's: not found, as everywhere
-        stays = dwell(conn, camera.id, start, end, MOST_TRACKS + 1)
+        stays = dwell(conn, camera.id, start, end, gap, MOST_TRACKS + 1)
         if len(stays) > MOST_TRACKS:
-            raise unprocessable(
-                ["query", "start"], f"more than {MOST_TRACKS} tracks in the range: shorten it"
-            )
+            raise unprocessable(["query", "start"], f"more than {MOST_TRACKS} stays in the range: shorten it")
         return Occupancy(
             camera=camera.id,
             camera_name=camera.name,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from hub.store.db import Connection
 
@@ -79,14 +79,29 @@ def occupancy(conn: Connection, camera: str, start: datetime, end: datetime) -> 
     return [MinuteCount(minute, str(label), int(n)) for minute, label, n in rows]
 
 
-def dwell(conn: Connection, camera: str, start: datetime, end: datetime, limit: int) -> list[Stay]:
-    """Per track `camera` saw in [start, end): its first and last sample there, in order of arrival;
-    at most `limit` tracks."""
+def dwell(
+    conn: Connection, camera: str, start: datetime, end: datetime, gap: timedelta, limit: int
+) -> list[Stay]:
+    """Per stay `camera` saw in [start, end): a track's first and last sample, in order of arrival;
+    at most `limit` stays.
+
+    A track's rows more than `gap` apart are two stays: the tracker numbers its tracks afresh when
+    the analysis restarts, so one id can name two people hours apart."""
     rows = conn.execute(
-        """SELECT track_id, label, min(time), max(time), count(*)
-           FROM detections
-           WHERE camera = %s AND time >= %s AND time < %s
-           GROUP BY track_id, label ORDER BY min(time), track_id LIMIT %s""",
-        (camera, start, end, limit),
+        """WITH marked AS (
+               SELECT track_id, label, time,
+                      CASE WHEN time - lag(time) OVER w > %(gap)s THEN 1 ELSE 0 END AS fresh
+               FROM detections
+               WHERE camera = %(camera)s AND time >= %(start)s AND time < %(end)s
+               WINDOW w AS (PARTITION BY track_id, label ORDER BY time)
+           ), numbered AS (
+               SELECT track_id, label, time,
+                      sum(fresh) OVER (PARTITION BY track_id, label ORDER BY time) AS stay
+               FROM marked
+           )
+           SELECT track_id, label, min(time), max(time), count(*)
+           FROM numbered GROUP BY track_id, label, stay
+           ORDER BY min(time), track_id LIMIT %(limit)s""",
+        {"camera": camera, "start": start, "end": end, "gap": gap, "limit": limit},
     ).fetchall()
     return [Stay(int(t), str(label), first, last, int(n)) for t, label, first, last, n in rows]

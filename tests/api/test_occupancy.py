@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from api.routers import occupancy as occupancy_router
 from hub.store.detections import DetectionRow, write_detections
 from tests.api.conftest import Api
 
@@ -27,6 +28,7 @@ def stored(api: Api) -> None:
     rows = [_row(s, 1) for s in range(0, 75, 5)]  # 10:00:00 to 10:01:10, every 5 s
     rows += [_row(30, 2), _row(35, 2), _row(60, 3, "car")]
     rows += [_row(10, 1, camera="hall-waiting"), _row(120, 4), _row(-1, 5)]  # another camera; outside
+    rows += [_row(3 * 3600, 1), _row(3 * 3600 + 5, 1)]  # the analysis restarted: track 1 is someone else
     with api.hub.db.transaction() as conn:
         assert write_detections(conn, rows) == len(rows)
 
@@ -67,6 +69,27 @@ def test_a_range_inside_a_stay_sees_only_its_part(api: Api) -> None:
     body = _occupancy(api, "admin", start=(T0 + timedelta(seconds=30)).isoformat())
     stays = {t["track"]: (t["dwell_s"], t["samples"]) for t in body["tracks"]}
     assert stays == {1: (40.0, 9), 2: (5.0, 2), 3: (0.0, 1)}
+
+
+@pytest.mark.usefixtures("stored")
+def test_a_track_id_seen_again_hours_later_is_another_stay(api: Api) -> None:
+    body = _occupancy(api, "operator", end=(T0 + timedelta(hours=4)).isoformat())
+    assert [(t["track"], t["dwell_s"], t["samples"]) for t in body["tracks"]] == [
+        (1, 70.0, 15),
+        (2, 5.0, 2),
+        (3, 0.0, 1),
+        (4, 0.0, 1),
+        (1, 5.0, 2),
+    ]
+    assert body["minutes"][-1]["tracks"] == 1
+
+
+@pytest.mark.usefixtures("stored")
+def test_more_stays_than_one_answer_carries_is_refused(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(occupancy_router, "MOST_TRACKS", 2)
+    query = {"start": T0.isoformat(), "end": (T0 + timedelta(minutes=2)).isoformat()}
+    answer = api.call("operator", "GET", f"/cameras/{CAMERA}/occupancy", params=query)
+    assert answer.status_code == 422 and "more than 2 stays" in answer.text, answer.text
 
 
 @pytest.mark.usefixtures("stored")
