@@ -13,12 +13,13 @@ import httpx
 import pytest
 
 from api.auth import create_token
+from hub.store.detections import DetectionRow
 from offsite import scenes
 from tests.api.conftest import running
 from tests.vision.conftest import T0, analyser_for, config, play
 from vision.detections import NO_TRACK, Detections
 from vision.detectors import Detector
-from vision.sink import DetectionSampler
+from vision.sink import DetectionSampler, HubSink
 
 BOX = [[10.0, 20.0, 50.0, 120.0]]
 
@@ -44,6 +45,29 @@ def test_the_sampler_keeps_one_row_per_track_per_period_of_watched_labels(
     rows = [row for i in range(21) for row in sampler(T0 + timedelta(seconds=i / 2), _frame(track, label))]
     assert [(r.time - T0).total_seconds() for r in rows] == sampled
     assert all(r.camera == "cam" and r.track_id == track and r.box == (10.0, 20.0, 50.0, 120.0) for r in rows)
+
+
+def test_the_hub_sink_writes_in_batches_at_most_five_seconds_late(start_hub: Any) -> None:
+    hub = start_hub(config({"type": "presence"}, zone=[[0, 0], [1280, 0], [1280, 720], [0, 720]]))
+    now = [100.0]
+    sink = HubSink(hub, clock=lambda: now[0])
+
+    def stored() -> int:
+        with hub.db.transaction() as conn:
+            row = conn.execute("SELECT count(*) FROM detections").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    sink.record([DetectionRow(T0, "cam", "person", 0.9, (1.0, 2.0, 3.0, 4.0), 1)])
+    now[0] += 4.9
+    sink.record([DetectionRow(T0, "cam", "person", 0.9, (1.0, 2.0, 3.0, 4.0), 2)])
+    assert stored() == 0  # waiting for the batch
+    now[0] += 0.1
+    sink.record([])  # a frame with nobody on it still writes what waited
+    assert stored() == 2
+    sink.record([DetectionRow(T0, "cam", "person", 0.9, (1.0, 2.0, 3.0, 4.0), 3)])
+    sink.flush()  # the analysis stopping
+    assert stored() == 3
 
 
 def test_the_analysis_records_tracks_at_the_sampled_rate_and_the_api_reads_them_back(
