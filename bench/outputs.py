@@ -7,13 +7,15 @@ INSERT and, with an outbox, its change), through the pipeline on `--threads` thr
 configurations interleaved `--rounds` times, each with the delivery worker that `offsite up` runs
 beside it:
 
-- *no outbox*: `hub.outbox.enqueue` replaced by nothing, the intake as it was before the outbox;
+- *no outbox*: `hub.outbox.enqueue` replaced by nothing and the record's INSERT without the
+  outbox row folded into it: the intake as it was before the outbox;
 - *no destination*: the deployment configures no output;
 - *webhook*: one destination, delivering meanwhile to a local receiver.
 
-Ratios are against *no outbox* of the same round. Throughput: `--changes` inspections' record changes written,
-then delivered by one worker to a local receiver (answering 204, in a process of its own): changes
-per second to a webhook (one signed POST each) and to the exchange (batches of 100 records).
+Ratios are against *no outbox* of the same round. Throughput: the record changes of `--changes`
+inspections written, then delivered by one worker to a local receiver (answering 204, in a
+process of its own): changes per second to a webhook (one signed POST each) and to the exchange
+(batches of 100 records).
 
 Uses OFFSITE_DATABASE_URL's server when set, else an embedded server in a temp folder; works in a
 database of its own that it drops afterwards.
@@ -29,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from unittest import mock
 
@@ -39,15 +41,25 @@ from rich.table import Table
 from bench.pipeline import events, receiver
 from bench.scratch import scratch_database
 from hub import outbox
+from hub import pipeline as pipeline_module
 from hub.config import Deployment, load_config
 from hub.config.outputs import Exchange, Webhook
 from hub.delivery import Deliverer, destinations
 from hub.pipeline import Pipeline, utc_now
+from hub.records import ACTION_INSERT
 from hub.store.db import Database, open_database
 from hub.store.migrate import upgrade
 
 SECRETS = {"BENCH_SECRET": "bench-secret-0123456789", "BENCH_TOKEN": "bench-token-0123456789"}
 CONFIGURATIONS = ("no outbox", "no destination", "webhook")
+
+
+@contextmanager
+def _both(*patches: AbstractContextManager[object]) -> Iterator[None]:
+    with ExitStack() as stack:
+        for patch in patches:
+            stack.enter_context(patch)
+        yield
 
 
 def _with(deployment: Deployment, output: Webhook | Exchange | None) -> Deployment:
@@ -70,6 +82,13 @@ def _delivering(db: Database, deployment: Deployment) -> Iterator[Deliverer]:
     rest = Deliverer(db, worker.targets, utc_now)
     while rest.round().delivered:
         pass
+
+
+def _changes(db: Database) -> int:
+    """The last change written to the outbox so far (its id)."""
+    with db.transaction() as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+    return int(row[0]) if row else 0
 
 
 def intake(db: Database, deployment: Deployment, threads: int, n: int, prefix: str) -> float:
@@ -95,9 +114,9 @@ def throughput(
     with db.transaction() as conn:  # nothing of earlier phases left to deliver
         conn.execute("DELETE FROM outbox")
     intake(db, _with(deployment, None), 4, n, prefix)
-    with db.transaction() as conn:
+    with db.transaction() as conn:  # a fourth of the inspections make no record
         row = conn.execute("SELECT count(*) FROM outbox").fetchone()
-    written = int(row[0]) if row else 0  # a fourth of the inspections make no record
+    written = int(row[0]) if row else 0
     worker = Deliverer(db, destinations(_with(deployment, output), SECRETS), utc_now)
     delivered, start = 0, time.perf_counter()
     while True:
@@ -135,9 +154,11 @@ def main() -> None:
             hook = Webhook(id="bench", kind="webhook", url=url, secret_env="BENCH_SECRET")
             exchange = Exchange(id="province", kind="exchange", url=url, token_env="BENCH_TOKEN")
             console.print(f"backend: {backend.describe()}; {args.events} inspections x {args.rounds} rounds")
-            unwritten = mock.patch.object(outbox, "enqueue", lambda *_: None)
+            # Before the outbox: no enqueue, and the record's INSERT without its folded row.
+            unwritten = mock.patch.multiple(outbox, enqueue=lambda *_: None)
+            unfolded = mock.patch.object(pipeline_module, "ACTION_INSERT_QUEUED", ACTION_INSERT)
             setups: dict[str, tuple[Deployment, Callable[[], AbstractContextManager[object]]]] = {
-                "no outbox": (_with(demo, None), lambda: unwritten),
+                "no outbox": (_with(demo, None), lambda: _both(unwritten, unfolded)),
                 "no destination": (_with(demo, None), nullcontext),
                 "webhook": (_with(demo, hook), nullcontext),
             }
@@ -145,10 +166,13 @@ def main() -> None:
             for r in range(args.rounds):
                 for name in CONFIGURATIONS:
                     deployment, patch = setups[name]
+                    written = _changes(db)
                     with patch(), _delivering(db, deployment):
                         rates[name].append(
                             intake(db, deployment, args.threads, args.events, f"{name.replace(' ', '-')}-{r}")
                         )
+                    if (_changes(db) > written) == (name == "no outbox"):
+                        raise RuntimeError(f"{name}: the outbox was written, or not, against the setup")
                     load.append(os.getloadavg()[0])
             hook_rate = throughput(db, demo, hook, args.changes, "hook")
             exchange_rate = throughput(db, demo, exchange, args.changes, "exchange")

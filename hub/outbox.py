@@ -15,24 +15,43 @@ from datetime import datetime
 from hub.config.outputs import ChangeKind
 from hub.store.db import Connection
 
-# Per kind: the row as JSON and its filter columns. Clues and records take their severity from
-# the alert they rest on (a record of an inspection without a finding has none).
+# Per kind: its table, and its rows (`{rows}`, alias `x`) as JSON with their filter columns. Clues
+# and records take their severity from the alert they rest on (a record of an inspection without a
+# finding has none).
+_TABLE: dict[ChangeKind, str] = {"alert": "alerts", "clue": "risk_clues", "record": "supervision_actions"}
 _SNAPSHOT: dict[ChangeKind, str] = {
-    "alert": "SELECT a.site, NULL, a.severity, to_jsonb(a) FROM alerts a WHERE a.id = %(id)s",
-    "clue": "SELECT c.site, c.department_code, a.severity, to_jsonb(c) || jsonb_build_object('supervisors',"
-    " ARRAY(SELECT s.department FROM clue_supervisors s WHERE s.clue_id = c.id ORDER BY s.at, s.deadline))"
-    " FROM risk_clues c LEFT JOIN alerts a ON a.id = c.alert_id WHERE c.id = %(id)s",
-    "record": "SELECT r.site, r.department_code, a.severity, to_jsonb(r) FROM supervision_actions r"
-    " LEFT JOIN alerts a ON a.id = r.alert_id WHERE r.id = %(id)s",
+    "alert": "SELECT x.id, x.site, NULL AS department, x.severity, to_jsonb(x) AS body FROM {rows} x",
+    "clue": "SELECT x.id, x.site, x.department_code AS department, a.severity, to_jsonb(x)"
+    " || jsonb_build_object('supervisors', ARRAY(SELECT s.department FROM clue_supervisors s"
+    " WHERE s.clue_id = x.id ORDER BY s.at, s.deadline)) AS body"
+    " FROM {rows} x LEFT JOIN alerts a ON a.id = x.alert_id",
+    "record": "SELECT x.id, x.site, x.department_code AS department, a.severity, to_jsonb(x) AS body"
+    " FROM {rows} x LEFT JOIN alerts a ON a.id = x.alert_id",
 }
+_COLUMNS = "INSERT INTO outbox (kind, subject, change, site, department, severity, body, created_at)"
 _INSERT = {
-    kind: "INSERT INTO outbox (kind, subject, change, site, department, severity, body, created_at)"
-    f" SELECT %(kind)s, %(id)s, %(change)s, s.*, %(at)s FROM ({select}) s"
+    kind: f"{_COLUMNS} SELECT %(kind)s, s.id, %(change)s, s.site, s.department, s.severity, s.body, %(at)s"
+    f" FROM ({select.format(rows=_TABLE[kind])} WHERE x.id = %(id)s) s"
     for kind, select in _SNAPSHOT.items()
 }
+_RETURNING_ID = " RETURNING id"
 
 
 def enqueue(conn: Connection, kind: ChangeKind, subject: int, change: str, at: datetime) -> None:
     """Write the change `change` (an action: open, claim, insert, update...) of record `subject`
     to the outbox, in the caller's transaction."""
     conn.execute(_INSERT[kind], {"kind": kind, "id": subject, "change": change, "at": at})
+
+
+def folded(insert: str, kind: ChangeKind, change: str) -> str:
+    """`insert`, an INSERT of one row of `kind`'s table ending in RETURNING id, made to write the
+    row's outbox change too, in the same statement: one round trip, the row not read back. Its
+    parameters gain `outbox_at`, the time of the change; it still returns the row's id."""
+    if not insert.endswith(_RETURNING_ID):
+        raise ValueError(f"outbox.folded: the INSERT must end in{_RETURNING_ID}: ...{insert[-60:]!r}")
+    return (
+        f"WITH changed AS ({insert.removesuffix(_RETURNING_ID)} RETURNING *),"
+        f" queued AS ({_COLUMNS} SELECT '{kind}', s.id, '{change}', s.site, s.department, s.severity,"
+        f" s.body, %(outbox_at)s FROM ({_SNAPSHOT[kind].format(rows='changed')}) s)"
+        " SELECT id FROM changed"
+    )

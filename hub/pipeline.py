@@ -20,6 +20,8 @@ from hub.store.db import Connection
 from hub.wording import title
 from hub.workflow import ALERTS, CLUES
 
+# The record's INSERT writes its outbox change too: one statement per inspection, not two.
+ACTION_INSERT_QUEUED = outbox.folded(ACTION_INSERT, "record", "insert")
 _RECORD_NAMESPACE = uuid.UUID("6f1c1d4e-8f0a-4d67-9a57-0ff5173e0001")
 MAX_CLOCK_SKEW = timedelta(minutes=5)  # events stamped further ahead come from a wrong clock
 DEVICE_KINDS = ("camera", "sensor", "gateway")  # sources that stand in one site of the deployment
@@ -242,7 +244,7 @@ class Pipeline:
         supervised = d.object_by_code.get(code) if code else None
         result = "problem_found" if event.problem else "no_problem"
         row = conn.execute(
-            ACTION_INSERT,
+            ACTION_INSERT_QUEUED,
             {
                 "record_id": uuid.uuid5(_RECORD_NAMESPACE, event.id),
                 "event_id": event.id,
@@ -265,13 +267,13 @@ class Pipeline:
                 "operation": "I",
                 "exchange_source": self.exchange_source,
                 "exchange_time": now,
+                "outbox_at": now,
             },
         ).fetchone()
         assert row is not None
         action_id = int(row[0])
         detail = {"event": event.id, "item": item.code, "result": result}
         audit.append(conn, f"rule:{rule.id}", "action.insert", f"action:{action_id}", detail, now)
-        outbox.enqueue(conn, "record", action_id, "insert", now)
         return action_id
 
     def _issue_clue(

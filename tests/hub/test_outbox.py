@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hub import alerts, clues
+from hub import alerts, clues, outbox
 from hub.config import ConfigError, Deployment, load_config, parse_config
 from hub.config.outputs import Webhook
 from hub.delivery import Deliverer, OutputError, Round, dead_letters, destinations, fan_out, prune, retry
@@ -88,10 +88,23 @@ def test_a_change_and_its_outbox_row_commit_or_roll_back_together(
         ("clue", "issue"),
     ]
     with db.transaction() as conn:
+        # The record's row, written by its own INSERT (outbox.folded), holds what enqueue would.
+        folded = conn.execute(
+            "SELECT body, severity, department FROM outbox WHERE change = 'insert'"
+        ).fetchone()
+        outbox.enqueue(conn, "record", outbox_ids(db)[1][2], "insert", clock.now)
+        assert (
+            conn.execute("SELECT body, severity, department FROM outbox ORDER BY id DESC").fetchone()
+            == folded
+        )
+        assert folded is not None and folded[0]["result"] == "problem_found" and folded[1] == "critical"
+        conn.rollback()
         assert taken.clue_id is not None
         clues.claim(conn, taken.clue_id, "market:wang", clock.now)
         body = conn.execute("SELECT body FROM outbox WHERE change = 'claim'").fetchone()
     assert body is not None and body[0]["status"] == "claimed"
+    with pytest.raises(ValueError, match="RETURNING id"):
+        outbox.folded("INSERT INTO alerts DEFAULT VALUES", "alert", "open")
 
 
 def test_every_change_arrives_once_in_order_signed_through_an_outage(
