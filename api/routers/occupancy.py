@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import Db, Reader, ServicesDep
 from api.errors import unprocessable
 from api.routers import AUTH_RESPONSES, NOT_FOUND
-from api.routers.readings import _visible_sites, _within
+from api.scope import time_range, visible_sites
 from hub.store.db import Connection
 from hub.store.detections import dwell, occupancy
 from hub.workflow import RecordNotFound
@@ -77,14 +77,7 @@ async def camera_occupancy(
     the parameter for a bad range or more than 10,000 stays; 404 for a camera the caller may not
     see."""
     deployment = services.hub.config.deployment
-    end = _within(end, "end") if end is not None else services.now()
-    start = _within(start, "start") if start is not None else end - DEFAULT_RANGE
-    if start >= end:
-        raise unprocessable(
-            ["query", "start"], f"start ({start.isoformat()}) must be before end ({end.isoformat()})"
-        )
-    if end - start > WIDEST:
-        raise unprocessable(["query", "start"], f"a range spans at most {WIDEST.days} days")
+    start, end = time_range(start, end, services.now(), DEFAULT_RANGE, WIDEST)
     tz = deployment.tz
     # A live track leaves a row every `detections_every`, or after a spell unseen up to the
     # tracker's `lost_after`: a longer gap is another stay under a reused id.
@@ -93,7 +86,7 @@ async def camera_occupancy(
 
     def read(conn: Connection) -> Occupancy:
         camera = next((c for c in deployment.cameras if c.id == camera_id), None)
-        sites = _visible_sites(conn, caller.department)
+        sites = visible_sites(conn, caller.department)
         if camera is None or (sites is not None and camera.site not in sites):
             raise RecordNotFound(f"no camera {camera_id}")  # another site's: not found, as everywhere
         stays = dwell(conn, camera.id, start, end, gap, MOST_TRACKS + 1)

@@ -5,7 +5,7 @@ A department sees the sensors of the sites its clues come from; the duty platfor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
@@ -25,11 +25,11 @@ from api.schemas import (
     SensorMetric,
     SensorView,
 )
+from api.scope import time_range, visible_sites
 from hub import alerts
 from hub.config import Deployment
 from hub.config.devices import Sensor
 from hub.config.rules import SensorRule, Threshold
-from hub.events import EARLIEST
 from hub.store.db import Connection
 from hub.store.device_health import latest_health
 from hub.workflow import RecordNotFound
@@ -41,7 +41,6 @@ RAW_UNTIL = timedelta(hours=1)  # ranges up to this long are drawn from the read
 MOST_RAW = 20_000  # readings one answer carries; more asks for buckets
 WIDEST = timedelta(days=400)  # the longest range one answer covers
 DEFAULT_RANGE = timedelta(hours=24)
-LATEST = datetime(9999, 12, 30, tzinfo=UTC)  # a day short of Python's last, so any offset fits
 
 
 @router.get(
@@ -89,17 +88,9 @@ async def alert_curve(alert_id: RecordId, db: Db, caller: Reader, services: Serv
     return await db.read(read)
 
 
-def _visible_sites(conn: Connection, department: str | None) -> set[str] | None:
-    """The sites whose sensors `department` may see (those its clues come from); None: all."""
-    if department is None:
-        return None
-    rows = conn.execute("SELECT DISTINCT site FROM risk_clues WHERE department = %s", (department,))
-    return {str(site) for (site,) in rows.fetchall()}
-
-
 def _sensor(conn: Connection, deployment: Deployment, sensor_id: str, department: str | None) -> Sensor:
     sensor = deployment.sensor_by_id.get(sensor_id)
-    sites = _visible_sites(conn, department)
+    sites = visible_sites(conn, department)
     if sensor is None or (sites is not None and sensor.site not in sites):
         raise RecordNotFound(f"no sensor {sensor_id}")  # another site's: not found, as everywhere
     return sensor
@@ -114,7 +105,7 @@ async def list_sensors(db: Db, caller: Reader, services: ServicesDep) -> list[Se
     deployment = services.hub.config.deployment
 
     def read(conn: Connection) -> list[SensorView]:
-        sites = _visible_sites(conn, caller.department)
+        sites = visible_sites(conn, caller.department)
         sensors = [s for s in deployment.sensors if sites is None or s.site in sites]
         pairs = [(s.id, m) for s in sensors for m in s.metrics]
         latest = {
@@ -177,14 +168,7 @@ async def sensor_readings(
     readings. 422 naming the parameter for a bad range, an unknown metric or more raw readings
     than one answer carries; 404 for a sensor the caller may not see."""
     deployment = services.hub.config.deployment
-    end = _within(end, "end") if end is not None else services.now()
-    start = _within(start, "start") if start is not None else end - DEFAULT_RANGE
-    if start >= end:
-        raise unprocessable(
-            ["query", "start"], f"start ({start.isoformat()}) must be before end ({end.isoformat()})"
-        )
-    if end - start > WIDEST:
-        raise unprocessable(["query", "start"], f"a range spans at most {WIDEST.days} days")
+    start, end = time_range(start, end, services.now(), DEFAULT_RANGE, WIDEST)
     chosen: Literal["raw", "1m", "1h"] = (
         ("raw" if end - start <= RAW_UNTIL else resolution_for(start, end))
         if resolution == "auto"
@@ -226,12 +210,3 @@ async def sensor_readings(
         )
 
     return await db.read(read)
-
-
-def _within(moment: datetime, field: str) -> datetime:
-    if not EARLIEST <= moment <= LATEST:
-        raise unprocessable(
-            ["query", field],
-            f"{moment.isoformat()} is out of range ({EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})",
-        )
-    return moment
