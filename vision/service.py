@@ -88,6 +88,7 @@ class VisionService:
         self._settings = settings
         self._given = dict(detectors or {})
         self._loaded: dict[str, tuple[DetectorModel, Detector]] = {}  # model id -> its settings, loaded
+        self._pending: dict[str, tuple[DetectorModel, Detector]] = {}  # loaded for the next version
         self._processes: list[ProcessDetector] = []
         self._running = False
         self.ingest = CameraCapture([], on_status=self._status, settings=settings, on_tick=self._tick)
@@ -95,6 +96,7 @@ class VisionService:
         self.analysers: dict[str, CameraAnalyser] = {}
         self._setups: dict[str, dict[str, Any]] = {}
         self.preload(deployment)
+        self._take_preloaded(deployment)
         for camera in self._cameras(deployment):
             self._add(deployment, camera)
         self.ingest.watchdog.workers = list(self.ingest.workers.values())
@@ -105,12 +107,26 @@ class VisionService:
 
     def preload(self, deployment: Deployment) -> None:
         """Load the models `deployment`'s cameras use that are not loaded with the same settings
-        yet (raises as loading does: a version this box cannot run fails here, nothing stopped)."""
-        used = {c.detect.model for c in self._cameras(deployment) if c.detect is not None}
-        for model in deployment.vision.models:
-            if model.id in used and (model.id not in self._loaded or self._loaded[model.id][0] != model):
+        yet (raises as loading does: a version this box cannot run fails here, nothing stopped).
+        They wait beside the running ones until `reconfigure` takes them."""
+        for model in self._used(deployment):
+            running, waiting = self._loaded.get(model.id), self._pending.get(model.id)
+            if (running is None or running[0] != model) and (waiting is None or waiting[0] != model):
                 given = self._given.get(model.id)
-                self._loaded[model.id] = (model, given if given is not None else self._load(model))
+                self._pending[model.id] = (model, given if given is not None else self._load(model))
+
+    def _used(self, deployment: Deployment) -> list[DetectorModel]:
+        used = {c.detect.model for c in self._cameras(deployment) if c.detect is not None}
+        return [m for m in deployment.vision.models if m.id in used]
+
+    def _take_preloaded(self, deployment: Deployment) -> None:
+        """The preloaded models `deployment` uses replace the running ones (whose cameras were
+        stopped, their setup having changed with the model); the others are dropped."""
+        for model in self._used(deployment):
+            waiting = self._pending.get(model.id)
+            if waiting is not None and waiting[0] == model:
+                self._loaded[model.id] = waiting
+        self._pending.clear()
 
     def _load(self, model: DetectorModel) -> Detector:
         """The model in this process, or in `workers` processes of its own when it asks for them."""
@@ -157,7 +173,7 @@ class VisionService:
 
     def _remove(self, camera: str, reason: str) -> None:
         analyser = self.analysers.pop(camera, None)
-        if analyser is not None:
+        if analyser is not None and self._running:  # one never started has nothing open
             analyser.stop(end=reason)
         self.ingest.workers.pop(camera).stop()
         del self._setups[camera]
@@ -181,6 +197,7 @@ class VisionService:
             self._remove(camera, "camera_removed")
         for camera in restarted:
             self._remove(camera, "camera_changed")
+        self._take_preloaded(deployment)
         offline = [r for r in deployment.rules if isinstance(r, Offline)]
         if offline != [r for r in self.deployment.rules if isinstance(r, Offline)]:
             self.alarms = OfflineAlarms(deployment)

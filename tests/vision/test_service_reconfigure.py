@@ -54,7 +54,7 @@ class Post:
 
 def three_posts(edit: dict[str, Any] | None = None) -> LoadedConfig:
     """Cameras a, b, c on one looping clip, each with an absence rule on its post; `edit` replaces
-    fields of cameras (by id) or zones (by id)."""
+    fields of cameras, zones or models (by id)."""
     one = config({"type": "absence", "max_absence": 1, "smoothing": 0.5}, zone=POST)
     data = yaml.safe_load(one.text)
     camera, zone, rule = data["cameras"][0], data["zones"][0], data["rules"][0]
@@ -63,7 +63,7 @@ def three_posts(edit: dict[str, Any] | None = None) -> LoadedConfig:
     data["cameras"] = [{**camera, "id": c, "name": f"岗位{c}"} for c in CAMERAS]
     data["zones"] = [{**zone, "id": f"post-{c}", "camera": c} for c in CAMERAS]
     data["rules"] = [{**rule, "id": f"absent-{c}", "camera": c, "zone": f"post-{c}"} for c in CAMERAS]
-    for entry in data["cameras"] + data["zones"]:
+    for entry in data["cameras"] + data["zones"] + data["vision"]["models"]:
         entry |= (edit or {}).get(entry["id"], {})
     text = yaml.safe_dump(data, allow_unicode=True)
     return LoadedConfig(parse_config(text), hashlib.sha256(text.encode()).hexdigest(), text)
@@ -120,3 +120,17 @@ def test_a_new_version_restarts_only_the_cameras_it_changed(start_hub: Any) -> N
         assert reason == "returned" and event.removesuffix(":clear") + ":fire" in fired
         assert alerts(hub)["absent-a"] == ["closed"]
         assert kept[1].stats.frames_published > published and kept[1].stats.connects == 1  # never reconnected
+
+
+def test_a_model_is_loaded_once_and_again_only_when_its_settings_change(start_hub: Any) -> None:
+    first = three_posts()
+    service = VisionService(first.deployment, HubSink(start_hub(first)))
+    worker = service.detectors["person"]
+    done = service.reconfigure(three_posts({"c": {"enabled": False}}).deployment)
+    assert done.kept == ["a", "b"] and service.detectors["person"] is worker
+
+    done = service.reconfigure(three_posts({"c": {"enabled": False}, "person": {"threads": 1}}).deployment)
+    assert done.restarted == ["a", "b"]  # a model's cameras restart on its new settings
+    assert service.detectors["person"] is not worker
+    assert service.detectors["person"].detector is not worker.detector
+    assert list(service.detectors) == ["person"]
