@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -85,15 +85,15 @@ class BoxSink:
         self.cameras: dict[str, str] = {}  # camera id -> its status
         self.use(deployment)
 
-    def use(self, deployment: Deployment, kept: Collection[str] = ()) -> None:
-        """Serve `deployment`'s cameras from now on; those `kept` running keep their status."""
+    def use(self, deployment: Deployment) -> None:
+        """Serve `deployment`'s cameras from now on: a camera that stays keeps its status, a new
+        one is connecting. Changed in place, since the camera threads write into it."""
         self.deployment = deployment
-        known = self.cameras
-        self.cameras = {
-            c.id: known[c.id] if c.id in kept and c.id in known else "connecting"
-            for c in deployment.cameras
-            if c.enabled
-        }
+        enabled = [c.id for c in deployment.cameras if c.enabled]
+        for gone in [c for c in self.cameras if c not in enabled]:
+            del self.cameras[gone]
+        for camera in enabled:
+            self.cameras.setdefault(camera, "connecting")
 
     def take(self, events: Sequence[Event]) -> list[Delivery]:
         return self.outbox.take(events)
@@ -105,7 +105,8 @@ class BoxSink:
         self.outbox.attach(event_id, evidence)
 
     def camera_status(self, change: StatusChange) -> None:
-        self.cameras[change.camera] = str(change.status)
+        if change.camera in self.cameras:  # not a removed camera's last word
+            self.cameras[change.camera] = str(change.status)
 
 
 class RunningConfig(Protocol):
@@ -252,8 +253,8 @@ class Analysis:
         deployment, self._next = self._next, None
         self.outbox.limit_bytes = outbox_limit(deployment)
         self.outbox.catch_up_per_s = deployment.edge.catch_up_per_s
+        self.sink.use(deployment)  # first: the cameras that start report into it
         done = self.service.reconfigure(deployment)
-        self.sink.use(deployment, kept=done.kept)
         log.info(
             "cameras: %d kept, %d started, %d restarted, %d stopped",
             len(done.kept), len(done.started), len(done.restarted), len(done.stopped),
