@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--changes", type=int, default=3000)
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=120)
     demo = load_config(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml").deployment
     load = [os.getloadavg()[0]]
     rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
