@@ -247,12 +247,20 @@ def test_prune_keeps_what_is_not_delivered(db: Database, pipeline: Pipeline, clo
 
 
 def test_without_destinations_the_rows_are_marked_and_pruned(
-    db: Database, pipeline: Pipeline, clock: Clock
+    db: Database, pipeline: Pipeline, clock: Clock, receiver: Receiver
 ) -> None:
     take(db, pipeline, event("gas", clock.now, GAS, problem=True))
     assert Deliverer(db, [], clock).round().fanned == 3
+    # A destination configured afterwards gets none of them, only what changes from then on: a
+    # row written while no destination is configured is never delivered to anyone.
+    receiver.start()
+    later = Deliverer(db, destinations(with_outputs(pipeline.deployment, receiver.port), ENV), clock)
+    assert later.round() == Round()
+    take(db, pipeline, event("hall", clock.now, HALL, problem=True))
+    new = [f"msg_{i}" for i, *_ in outbox_ids(db)[3:]]
+    assert new and later.round().delivered == len(new) and sorted(receiver.taken) == sorted(new)
     with db.transaction() as conn:
-        assert prune(conn, clock.advance(seconds=1)) == 3
+        assert prune(conn, clock.advance(days=8)) == 3 + len(new)
 
 
 COLD, HALL_SITE = "lintong-coldstore", "lintong-hall"
