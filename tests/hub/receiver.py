@@ -34,6 +34,7 @@ class _Server:
     held: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
+    active: int = 0  # requests being answered now
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Message, body: bytes) -> int:
@@ -51,6 +52,7 @@ class _Server:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 with receiver.lock:
                     receiver.requests += 1
+                    receiver.active += 1
                     hold = receiver.requests == receiver.hold_at
                     slow = receiver.slow > 0
                     receiver.slow -= slow
@@ -70,6 +72,9 @@ class _Server:
                     self.end_headers()
                 except OSError:
                     pass  # the sender hung up (timed out, or was killed)
+                finally:
+                    with receiver.lock:
+                        receiver.active -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
