@@ -35,6 +35,7 @@ class _Server:
     release: threading.Event = field(default_factory=threading.Event)
     requests: int = 0
     active: int = 0  # requests being answered now
+    cut_short: int = 0  # requests whose body ended before its length
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: Message, body: bytes) -> int:
@@ -56,7 +57,11 @@ class _Server:
                     hold = receiver.requests == receiver.hold_at
                     slow = receiver.slow > 0
                     receiver.slow -= slow
-                if hold:  # taken by nobody: the sender is gone by the time it is released
+                if len(body) < int(self.headers["content-length"]):  # a sender killed mid-request
+                    with receiver.lock:
+                        receiver.cut_short += 1
+                    status = 400
+                elif hold:  # taken by nobody: the sender is gone by the time it is released
                     receiver.held.set()
                     receiver.release.wait(60)
                     status = 503
