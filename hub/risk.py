@@ -71,10 +71,12 @@ def object_risks(
             objects[o.credit_code] = ObjectRisk(o.credit_code, o.name, o.industry)
     shares: dict[tuple[str, str], RuleShare] = {}
     for code, rule_id, at, clue_class, false_alarm, confirmed in rows:
-        known = deployment.object_by_code.get(code)
-        risk = objects.setdefault(
-            code, ObjectRisk(code, known.name if known else code, known.industry if known else "")
-        )
+        risk = objects.get(code)
+        if risk is None:  # a department's object, or one a finding names that the deployment lacks
+            known = deployment.object_by_code.get(code)
+            risk = objects[code] = ObjectRisk(
+                code, known.name if known else code, known.industry if known else ""
+            )
         if false_alarm:
             risk.false_alarms += 1
             continue

@@ -50,22 +50,8 @@ async def get_object_risk(
             r.last_finding.astimezone(deployment.tz).isoformat(timespec="seconds") if r.last_finding else ""
         )
         reasons = "; ".join(f"{s.name} x{s.confirmed + s.unconfirmed} ({s.score:g})" for s in r.reasons)
-        writer.writerow(
-            (
-                r.credit_code,
-                r.name,
-                r.industry,
-                r.grade,
-                r.label,
-                r.weight,
-                r.score,
-                r.confirmed,
-                r.unconfirmed,
-                r.false_alarms,
-                last,
-                reasons,
-            )
-        )
+        computed = {"last_finding": last, "reasons": reasons}
+        writer.writerow([computed[c] if c in computed else getattr(r, c) for c in COLUMNS])
     day = now.astimezone(deployment.tz).strftime("%Y%m%d")
     return Response(
         # with a byte-order mark, so that spreadsheet programs read the Chinese names as UTF-8
