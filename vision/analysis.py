@@ -33,13 +33,15 @@ from hub.config.devices import Camera
 from hub.config.rules import CameraRule, Stationary
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event
+from hub.store.camera_frames import CameraFrame
 from vision.detections import NO_TRACK, Detections, Floats, Labels
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate, WatchedRegion
 from vision.region import Region
 from vision.rules import Hit, VisionRule, build_rules
-from vision.sink import CameraSink, DetectionRecorder, DetectionSampler
+from vision.sink import CameraSink, DetectionRecorder, DetectionSampler, FrameRecorder
 from vision.tracking import Tracker
+from vision.wall import wall_picture
 from vision.zones import PolygonZone
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,8 @@ class CameraAnalyser:
         self.recorder = sink if isinstance(sink, DetectionRecorder) else None
         watched = {label for rule in self.rules for label in rule.labels()}
         self.sampler = DetectionSampler(camera.id, self.settings.detections_every, watched)
+        self.framer = sink if isinstance(sink, FrameRecorder) and self.settings.frame_every > 0 else None
+        self._framed = float("-inf")  # camera clock of the last frame handed to the wall
         self.zones = {z.id: z.polygon for z in deployment.zones if z.camera == camera.id}
         self.gate = MotionGate(camera.detect.motion, self._watched())
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
@@ -265,8 +269,25 @@ class CameraAnalyser:
         ]
         for hit in hits:
             self._deliver(hit, frame, tracked)
+        now = frame.time.timestamp()
+        if self.framer is not None and abs(now - self._framed) >= self.settings.frame_every:
+            self._framed = now  # encoded only when due: a JPEG costs milliseconds
+            self._to_wall(frame, tracked, self.framer)
         self.stats.lags.append(_since(frame.time))
         return hits
+
+    def _to_wall(self, frame: Frame, tracked: Detections, framer: FrameRecorder) -> None:
+        """Hand the camera wall this frame, scaled down, with the boxes, zones and lines drawn."""
+        jpeg, width, height = wall_picture(
+            frame.image,
+            tracked,
+            title=self.camera.name,
+            at=frame.time.astimezone(self.tz),
+            zones=self.zones,
+            lines=self.lines,
+            language=self.language,
+        )
+        framer.frame(CameraFrame(self.camera.id, frame.time, jpeg, width, height))
 
     def _deliver(self, hit: Hit, frame: Frame | None, tracked: Detections) -> None:
         """Send `hit` as an event; `frame`, the picture it was seen on, only a clear may lack."""

@@ -1,6 +1,6 @@
 """Where the video analysis delivers: events and evidence through an `EventSink`, camera status
-into `device_health`, and tracked detections, sampled per track (`DetectionSampler`), into the
-`detections` table in batches."""
+into `device_health`, tracked detections, sampled per track (`DetectionSampler`), into the
+`detections` table in batches, and each camera's latest analysed frame into `camera_frames`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from capture.health import StatusChange, store_health
 from hub.events import Event
 from hub.runtime import Hub
 from hub.sink import Delivery, EventSink, InProcessSink
+from hub.store.camera_frames import CameraFrame, store_frame
 from hub.store.detections import DetectionRow, write_detections
 from vision.detections import NO_TRACK, Detections
 
@@ -40,6 +41,16 @@ class DetectionRecorder(Protocol):
 
     def flush(self) -> None:
         """Write the rows still waiting."""
+        ...
+
+
+@runtime_checkable
+class FrameRecorder(Protocol):
+    """A sink that also keeps each camera's latest analysed frame, for the camera wall (the hub's
+    stores it; an edge box's sends it to the hub)."""
+
+    def frame(self, shot: CameraFrame) -> None:
+        """Keep `shot` as its camera's latest frame; never raises (the wall can wait for the next)."""
         ...
 
 
@@ -134,3 +145,12 @@ class HubSink:
                 write_detections(conn, batch)
         except Exception as exc:
             log.warning("%d tracked detections not recorded: %s", len(batch), exc)
+
+    def frame(self, shot: CameraFrame) -> None:
+        """Keep `shot` in `camera_frames`; lost with a warning when the database is away (the next
+        comes a few seconds later)."""
+        try:
+            with self.hub.db.transaction() as conn:
+                store_frame(conn, shot)
+        except Exception as exc:
+            log.warning("camera %s: frame of %s not kept: %s", shot.camera, shot.time, exc)

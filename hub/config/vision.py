@@ -126,3 +126,9 @@ class Vision(Model):
         description="Record each track of a label some rule of its camera watches at most this often, "
         "for occupancy and dwell over time (GET /cameras/{id}/occupancy); 0: record none",
     )
+    frame_every: Annotated[float, BeforeValidator(parse_duration)] = Field(
+        default=5.0,
+        ge=0,
+        description="Hand each camera's analysed frame, scaled down with its boxes, zones and lines drawn, "
+        "to the camera wall (GET /cameras/{id}/frame) at most this often; 0: none",
+    )
