@@ -9,7 +9,9 @@ it is sent again with the same idempotency key (`webhook-id`; an exchange record
 receiver that keeps the keys it has seen takes every change exactly once. A later change of a
 record waits while an earlier one of the same record is pending or dead, for that destination.
 Within a round each destination has a sender thread of its own, so that a slow receiver (up to
-its `timeout`) holds up no other.
+its `timeout`) holds up no other. `offsite up` runs the rounds in processes of their own
+(offsite/delivering.py), off the intake's interpreter; POSTs go through urllib3, which takes a
+third of httpx's CPU per POST (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
+import urllib3
 
 from hub import audit
 from hub.backoff import jittered_delay
@@ -252,8 +254,9 @@ class Deliverer:
     clock: Callable[[], datetime]
     rng: random.Random = field(default_factory=random.Random)
     batch: int = 100
-    # One client for all rounds: connections are kept alive between changes to a receiver.
-    client: httpx.Client = field(default_factory=httpx.Client)
+    # One pool for all rounds: connections are kept alive between changes to a receiver. No
+    # retries and no redirects followed (retries=False): a failure is the round's to count.
+    client: urllib3.PoolManager = field(default_factory=lambda: urllib3.PoolManager(maxsize=4, retries=False))
 
     def round(self) -> Round:
         """One fan-out and one batch of due deliveries, each in a transaction of its own. Without
@@ -343,13 +346,18 @@ class Deliverer:
         return self._post(target, body, headers)
 
     def _post(self, target: Destination, body: bytes, headers: dict[str, str]) -> str | None:
+        timeout = target.config.timeout
         try:
-            answer = self.client.post(
-                target.config.url, content=body, headers=headers, timeout=target.config.timeout
+            answer = self.client.request(
+                "POST",
+                target.config.url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
             )
-        except httpx.HTTPError as exc:
+        except urllib3.exceptions.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:500]
-        return None if answer.is_success else f"HTTP {answer.status_code}"
+        return None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
 
     def run(self, stop: threading.Event, every: float = 1.0) -> None:
         """Deliver (and prune once in a while) until `stop` is set; a round that did a full batch
@@ -368,7 +376,7 @@ class Deliverer:
                 done = Round()
             if done.delivered + done.failed + done.dead < self.batch:
                 stop.wait(every)
-        self.client.close()
+        self.client.clear()
 
 
 def prune(conn: Connection, before: datetime) -> int:
