@@ -4,8 +4,8 @@
 
 Intake: `--events` inspections that found nothing (each one a new supervision-action record: its
 INSERT and, with an outbox, its change), through the pipeline on `--threads` threads, in three
-configurations interleaved `--rounds` times, each with the delivery worker that `offsite up` runs
-beside it:
+configurations interleaved `--rounds` times, each with the delivery process that `offsite up` runs
+beside it (offsite/delivering.py, in a process of its own):
 
 - *no outbox*: `hub.outbox.enqueue` replaced by nothing and the record's INSERT without the
   outbox row folded into it: the intake as it was before the outbox;
@@ -27,7 +27,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,13 +44,16 @@ from hub import pipeline as pipeline_module
 from hub.config import Deployment, load_config
 from hub.config.outputs import Exchange, Webhook
 from hub.delivery import Deliverer, destinations
+from hub.host import wait_for
 from hub.pipeline import Pipeline, utc_now
 from hub.records import ACTION_INSERT
 from hub.store.db import Database, open_database
 from hub.store.migrate import upgrade
+from offsite.delivering import APPLICATION_NAME, DeliveryWorkers
 
 SECRETS = {"BENCH_SECRET": "bench-secret-0123456789", "BENCH_TOKEN": "bench-token-0123456789"}
 CONFIGURATIONS = ("no outbox", "no destination", "webhook")
+DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
 
 
 @contextmanager
@@ -66,22 +68,41 @@ def _with(deployment: Deployment, output: Webhook | Exchange | None) -> Deployme
     return deployment.model_copy(update={"outputs": [] if output is None else [output]})
 
 
+def _config_text(output: Webhook | None) -> str:
+    """The demo's deployment file, with `output` as its one destination."""
+    text = DEMO.read_text(encoding="utf-8")
+    if output is None:
+        return text
+    fields = f"id: {output.id}, kind: webhook, url: '{output.url}', secret_env: {output.secret_env}"
+    return text + f"\noutputs:\n  - {{{fields}}}\n"
+
+
 @contextmanager
-def _delivering(db: Database, deployment: Deployment) -> Iterator[Deliverer]:
-    """The delivery worker of `offsite up`, polling every 0.2 s beside the intake; after the
-    block, it delivers what is left before the next configuration starts."""
-    worker = Deliverer(db, destinations(deployment, SECRETS), utc_now)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop, 0.2), daemon=True)
-    thread.start()
+def _delivering(db: Database, dsn: str, deployment: Deployment, config_text: str) -> Iterator[None]:
+    """The delivery process of `offsite up` beside the intake; after the block, what is left is
+    delivered before the next configuration starts."""
+    workers = DeliveryWorkers(config_text, dsn, 1)
+    workers.start()
     try:
-        yield worker
+        wait_for(lambda: _sessions(db) > 0, timeout=30, failure="the delivery process did not connect")
+        yield
     finally:
-        stop.set()
-        thread.join()
-    rest = Deliverer(db, worker.targets, utc_now)
+        workers.stop()
+    rest = Deliverer(db, destinations(deployment, SECRETS), utc_now)
     while rest.round().delivered:
         pass
+
+
+def _sessions(db: Database) -> int:
+    """The delivery processes' connections to the database: once there, their start-up (imports,
+    connecting) is over and the intake's time measures delivery alone."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = %s",
+            (APPLICATION_NAME,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _changes(db: Database) -> int:
@@ -140,7 +161,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3000)
     args = parser.parse_args()
     console = Console(width=120)
-    demo = load_config(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml").deployment
+    demo = load_config(DEMO).deployment
+    os.environ.update(SECRETS)  # the delivery process reads its secrets from the environment
     load = [os.getloadavg()[0]]
     rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
     with (
@@ -157,17 +179,18 @@ def main() -> None:
             # Before the outbox: no enqueue, and the record's INSERT without its folded row.
             unwritten = mock.patch.multiple(outbox, enqueue=lambda *_: None)
             unfolded = mock.patch.object(pipeline_module, "ACTION_INSERT_QUEUED", ACTION_INSERT)
-            setups: dict[str, tuple[Deployment, Callable[[], AbstractContextManager[object]]]] = {
-                "no outbox": (_with(demo, None), lambda: _both(unwritten, unfolded)),
-                "no destination": (_with(demo, None), nullcontext),
-                "webhook": (_with(demo, hook), nullcontext),
+            setups: dict[str, tuple[Webhook | None, Callable[[], AbstractContextManager[object]]]] = {
+                "no outbox": (None, lambda: _both(unwritten, unfolded)),
+                "no destination": (None, nullcontext),
+                "webhook": (hook, nullcontext),
             }
             intake(db, demo, args.threads, 200, "warm")  # connections, prepared statements
             for r in range(args.rounds):
                 for name in CONFIGURATIONS:
-                    deployment, patch = setups[name]
+                    output, patch = setups[name]
+                    deployment = _with(demo, output)
                     written = _changes(db)
-                    with patch(), _delivering(db, deployment):
+                    with patch(), _delivering(db, dsn, deployment, _config_text(output)):
                         rates[name].append(
                             intake(db, deployment, args.threads, args.events, f"{name.replace(' ', '-')}-{r}")
                         )

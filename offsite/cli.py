@@ -78,17 +78,26 @@ def up(
             " this process); about one per core",
         ),
     ] = None,
+    delivery_workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Processes delivering the outbox (default OFFSITE_DELIVERY_WORKERS, else 1)",
+        ),
+    ] = None,
 ) -> None:
     """Run the hub on a deployment file until interrupted."""
     from api.serving import ApiServer, CannotServe, parse_address
     from api.settings import ApiSettings
-    from hub.delivery import Deliverer, OutputError, destinations
+    from hub.delivery import OutputError, destinations
     from hub.runtime import Hub
+    from offsite.delivering import DeliverySettings, DeliveryWorkers
     from offsite.supervision import ApiWorkers
 
     loaded = load_or_exit(config)
     try:
-        targets = destinations(loaded.deployment)
+        destinations(loaded.deployment)  # said now, not by each delivery process
     except OutputError as exc:
         err.print(f"[red]{exc}[/]", highlight=False)
         raise typer.Exit(1) from None
@@ -98,18 +107,18 @@ def up(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
     workers = api_workers or from_env_or_exit(ApiSettings).workers
+    senders = delivery_workers or from_env_or_exit(DeliverySettings).workers
     settings = settings_or_exit()
     reachable_or_exit(settings)
     hub = Hub.start(loaded, settings)
     server: ApiServer | ApiWorkers | None = None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    # The outbox's delivery beside the upkeep; other `up` processes on the database share the work.
-    delivering = threading.Thread(
-        target=Deliverer(hub.db, targets, hub.pipeline.clock).run, args=(stop,), name="delivery", daemon=True
-    )
-    delivering.start()
+    # The outbox's delivery in processes of its own, off the intake's interpreter; other `up`
+    # processes on the database share the work.
+    delivering = DeliveryWorkers(hub.config.text, hub.db.dsn, senders)
     try:
+        delivering.start()
         if api is not None:
             server = ApiServer(hub, api) if workers == 1 else ApiWorkers(hub, api, workers)
             server.start()
@@ -127,7 +136,7 @@ def up(
         pass
     finally:
         stop.set()
-        delivering.join(timeout=30)
+        delivering.stop()
         if server is not None:
             server.stop()
         hub.close()
