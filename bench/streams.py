@@ -39,6 +39,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 import psutil
 import yaml
 from rich.console import Console
@@ -112,8 +113,30 @@ class ClipInfo:
     key_share: float  # of the bits
 
 
-def make_clip(path: Path, seconds: float) -> ClipInfo:
-    """The looped queue scene at 1080p25 with per-frame noise, as a camera would encode it."""
+STAMP_BITS, STAMP_BLOCK = 13, 16  # frame numbers up to 8191 (5 min at 25 fps), 16 px squares
+
+
+def stamp(picture: npt.NDArray[np.uint8], index: int) -> None:
+    """Write the frame number into the top-left corner as black and white squares: a peer that
+    gives no presentation time (ultralytics' results) still says which frame it analysed."""
+    for bit in range(STAMP_BITS):
+        x = STAMP_BLOCK * (bit + 1)
+        picture[STAMP_BLOCK : 2 * STAMP_BLOCK, x : x + STAMP_BLOCK] = 255 * (index >> bit & 1)
+
+
+def read_stamp(picture: npt.NDArray[np.uint8]) -> int:
+    """The frame number `stamp` wrote (the middle of each square, through the encoder's loss)."""
+    index, quarter = 0, STAMP_BLOCK // 4
+    for bit in range(STAMP_BITS):
+        x = STAMP_BLOCK * (bit + 1) + quarter
+        square = picture[STAMP_BLOCK + quarter : 2 * STAMP_BLOCK - quarter, x : x + 2 * quarter]
+        index |= int(square.mean() > 128) << bit
+    return index
+
+
+def make_clip(path: Path, seconds: float, *, stamped: bool = False) -> ClipInfo:
+    """The looped queue scene at 1080p25 with per-frame noise, as a camera would encode it;
+    `stamped`: each frame's number written in its corner (`stamp`)."""
     scene = dataclasses.replace(scenes.queue_builds(), noise=0)  # noise added at full size below
     rng = np.random.default_rng(25)
     field = rng.integers(-NOISE, NOISE + 1, (HEIGHT + 64, WIDTH + 64, 3), dtype=np.int16)
@@ -128,8 +151,11 @@ def make_clip(path: Path, seconds: float) -> ClipInfo:
             if i < round(seconds * FPS):
                 picture = cv2.resize(scenes.render(scene, (i / FPS) % scene.duration), (WIDTH, HEIGHT))
                 dy, dx = (int(v) for v in rng.integers(0, 64, 2))
-                noisy = picture.astype(np.int16) + field[dy : dy + HEIGHT, dx : dx + WIDTH]
-                frame = av.VideoFrame.from_ndarray(np.clip(noisy, 0, 255).astype(np.uint8), format="bgr24")
+                noisy = np.clip(picture.astype(np.int16) + field[dy : dy + HEIGHT, dx : dx + WIDTH], 0, 255)
+                camera_picture = noisy.astype(np.uint8)
+                if stamped:
+                    stamp(camera_picture, i)
+                frame = av.VideoFrame.from_ndarray(camera_picture, format="bgr24")
             for packet in stream.encode(frame):
                 sizes[packet.is_keyframe] += packet.size
                 out.mux(packet)
@@ -281,7 +307,7 @@ class Snapshot:
 
     wall: float
     epoch: float
-    cpu: Counter[str]  # this process by stage, and "server" for the RTSP server
+    cpu: Counter[str]  # this process by stage, "server" for the RTSP server, "motion" and "crop" (analysis)
     frames: dict[str, int]  # analysed, per camera
     lags: dict[str, int]  # lags recorded so far, per camera
     latencies: dict[str, int]  # events stored so far, per camera
@@ -292,7 +318,9 @@ class Snapshot:
     detector_busy: float
 
     @classmethod
-    def take(cls, service: VisionService, server: RtspServer, detector: TimedDetector) -> Snapshot:
+    def take(
+        cls, service: VisionService, server: RtspServer, detector: TimedDetector, arrivals: Arrivals
+    ) -> Snapshot:
         analysers = service.analysers
         assert server.process is not None
         server_cpu = psutil.Process(server.process.pid).cpu_times()
@@ -301,7 +329,7 @@ class Snapshot:
         return cls(
             time.perf_counter(),
             time.time(),
-            thread_cpu() + others,
+            thread_cpu() + others + arrivals.part_cpu(),
             {c: a.stats.frames for c, a in analysers.items()},
             {c: len(a.stats.lags) for c, a in analysers.items()},
             {c: len(a.stats.latencies) for c, a in analysers.items()},
@@ -350,9 +378,11 @@ class Arrivals:
 
     def __init__(self) -> None:
         self.frames: dict[str, list[tuple[float, float, float]]] = {}
+        self.parts: dict[str, dict[str, float]] = {}  # per camera: CPU seconds of its motion gate and crop
 
     def watch(self, analyser: CameraAnalyser) -> None:
         process, frames = analyser.process, self.frames.setdefault(analyser.camera.id, [])
+        parts = self.parts.setdefault(analyser.camera.id, {"motion": 0.0, "crop": 0.0})
 
         def watched(frame: Frame) -> list[Hit]:
             hits = process(frame)
@@ -361,6 +391,32 @@ class Arrivals:
             return hits
 
         analyser.process = watched  # type: ignore[method-assign]
+        # The analysis thread's own CPU by part, from time.thread_time: the motion gate, and the
+        # crop (from the gate's yes to the first detection asked, which waits off this thread).
+        should_detect, detect = analyser.gate.should_detect, analyser._detect
+        crop_from: list[float] = []
+
+        def gate(image: Image, now: float) -> bool:
+            started = time.thread_time()
+            moved = should_detect(image, now)
+            crop_from[:] = [time.thread_time()] if moved else []
+            parts["motion"] += crop_from[0] - started if moved else time.thread_time() - started
+            return moved
+
+        def detect_timed(frame: Frame) -> Detections:
+            if crop_from:
+                parts["crop"] += time.thread_time() - crop_from.pop()
+            return detect(frame)
+
+        analyser.gate.should_detect = gate  # type: ignore[method-assign]
+        analyser._detect = detect_timed
+
+    def part_cpu(self) -> Counter[str]:
+        """CPU seconds of the motion gates and crops so far, all cameras."""
+        total = Counter[str]()
+        for camera in list(self.parts.values()):
+            total.update(camera)
+        return total
 
     def delays(self, camera: str, start: float, end: float) -> list[float]:
         """Seconds from leaving the server to analysis done, for frames done in [start, end)."""
@@ -414,11 +470,11 @@ def measure(
         while time.monotonic() < deadline and not all(a.stats.frames for a in service.analysers.values()):
             time.sleep(0.2)
         time.sleep(SETTLE)
-        before = Snapshot.take(service, server, detector)
+        before = Snapshot.take(service, server, detector, arrivals)
         psutil.cpu_percent()
         time.sleep(seconds)
         box = psutil.cpu_percent() / 100
-        after = Snapshot.take(service, server, detector)
+        after = Snapshot.take(service, server, detector, arrivals)
     finally:
         service.stop()
     stats = {c: a.stats for c, a in service.analysers.items()}
@@ -489,17 +545,36 @@ def streams_table(runs: list[Run]) -> Table:
     return table
 
 
+PARTS = ("decode", "motion", "crop", "detect", "tracking + rules", "other threads")
+
+
+def parts(run: Run) -> dict[str, float]:
+    """The bench process's share of the box by part of the pipeline: decode (the capture threads,
+    demuxing and converting, and FFmpeg's decoder threads), the motion gate, the crop (scaling
+    and cutting), detect (detector threads, their native pools and detector processes), tracking
+    and rules (the rest of the analysis threads), other threads (main, watchdog)."""
+    cpu = run.cpu.get
+    motion, crop = cpu("motion", 0.0), cpu("crop", 0.0)
+    return {
+        "decode": cpu("capture", 0.0) + cpu("decoder threads", 0.0),
+        "motion": motion,
+        "crop": crop,
+        "detect": cpu("detector", 0.0) + cpu("native pools", 0.0),
+        "tracking + rules": max(cpu("analysis", 0.0) - motion - crop, 0.0),
+        "other threads": cpu("other", 0.0),
+    }
+
+
 def cpu_table(runs: list[Run]) -> Table:
-    table = Table(title="where the CPU goes, share of the box's cores")
-    stages = ("capture", "decoder threads", "analysis", "detector", "native pools")
-    for column in ("streams", "box busy", "bench process", *stages, "RTSP server", "other processes"):
+    table = Table(title="the box's share each part takes (of all its cores)")
+    for column in ("streams", "box busy", *PARTS, "RTSP server", "other processes"):
         table.add_column(column, justify="left" if column == "streams" else "right")
     for run in runs:
-        process = sum(v for k, v in run.cpu.items() if k != "server")
+        shares = parts(run)
         server = run.cpu.get("server", 0.0)
-        shares = [percent(run.cpu.get(stage, 0.0)) for stage in stages]
-        other = percent(max(run.box - process - server, 0.0))
-        table.add_row(run.label, percent(run.box), percent(process), *shares, percent(server), other)
+        other = percent(max(run.box - sum(shares.values()) - server, 0.0))
+        cells = [f"{100 * shares[part]:.1f} %" for part in PARTS]  # a part at 0.4 % still shows
+        table.add_row(run.label, percent(run.box), *cells, percent(server), other)
     return table
 
 
