@@ -1,4 +1,5 @@
 // The hub's API as the dashboard calls it: same origin, the session's bearer token on every call.
+import type { FrameAnswer, MinuteCount } from "./cameras";
 import { session } from "./session";
 
 export type Severity = "info" | "minor" | "major" | "critical";
@@ -207,6 +208,19 @@ export interface CameraView {
   health: DeviceStatus | null;
   snapshot: { alert_id: number; taken_at: string; link: string } | null;
   findings_today: number;
+  frame_at: string | null;
+  frame_stale: boolean;
+}
+
+/** Occupancy in api/routers/occupancy.py: GET /cameras/{id}/occupancy. */
+export interface Occupancy {
+  camera: string;
+  camera_name: string;
+  start: string;
+  end: string;
+  sample_every: number;
+  minutes: MinuteCount[];
+  tracks: { track: number; label: string; first: string; last: string; dwell_s: number; samples: number }[];
 }
 
 /** DeadLetterPublic in api/routers/outputs.py: GET /outputs/dead. */
@@ -295,6 +309,17 @@ export const api = {
   readings: (id: string, metric: string, start: string, end: string) =>
     call<SensorCurve>("GET", `/sensors/${encodeURIComponent(id)}/readings?${new URLSearchParams({ metric, start, end, resolution: "auto" })}`),
   cameras: () => call<CameraView[]>("GET", "/cameras"),
+  /** A camera's latest analysed frame, unless it is still the one whose ETag is `etag` (304). */
+  frame: async (id: string, etag: string | null): Promise<FrameAnswer> => {
+    const headers = authHeaders();
+    if (etag) headers["If-None-Match"] = etag;
+    const response = await fetch(`/cameras/${encodeURIComponent(id)}/frame`, { headers, cache: "no-cache" });
+    if (response.status === 304) return { changed: false };
+    if (!response.ok) throw new ApiError(response.status, await problem(response));
+    return { changed: true, blob: await response.blob(), etag: response.headers.get("ETag") };
+  },
+  occupancy: (id: string, start: string, end: string) =>
+    call<Occupancy>("GET", `/cameras/${encodeURIComponent(id)}/occupancy?${new URLSearchParams({ start, end })}`),
   deadLetters: () => call<DeadLetter[]>("GET", "/outputs/dead?limit=200"),
   retryDead: (id: number) => call<void>("POST", `/outputs/dead/${id}/retry`),
   /** An evidence file as an object URL (the token travels in a header, so no plain <img src>). */

@@ -218,10 +218,29 @@ const zh = {
 
   "cameras.title": "摄像头",
   "cameras.findings": "今日发现 {n}",
-  "cameras.noSnapshot": "暂无画面",
-  "cameras.snapshotAt": "画面时间 {at}",
   "cameras.empty": "未配置摄像头",
   "cameras.loadFailed": "摄像头加载失败：{detail}",
+  "cameras.noFrame": "暂无分析画面",
+  "cameras.stale": "画面未更新",
+  "cameras.age.s": "{n} 秒前",
+  "cameras.age.min": "{n} 分钟前",
+  "cameras.age.h": "{n} 小时前",
+  "cameras.age.d": "{n} 天前",
+  "cameras.newestAlert": "最新告警",
+  "cameras.occupancy": "在场情况",
+  "cameras.occupancyOf": "{name} · 在场情况",
+  "cameras.perMinute": "每分钟不同目标数",
+  "cameras.dwell": "{label}：停留 {stays} 次，平均 {mean} 秒，最长 {longest} 秒",
+  "cameras.nobody": "该时段无人员或目标记录",
+  "cameras.occupancyFailed": "在场情况加载失败：{detail}",
+  "object.person": "人员",
+  "object.person_fallen": "倒地人员",
+  "object.car": "车辆",
+  "object.vehicle": "车辆",
+  "object.truck": "货车",
+  "object.bus": "客车",
+  "object.bicycle": "自行车",
+  "object.motorcycle": "摩托车",
 
   "admin.title": "系统管理",
   "admin.dead": "投递失败（死信）",
@@ -460,10 +479,29 @@ const en: Record<MessageKey, string> = {
 
   "cameras.title": "Cameras",
   "cameras.findings": "{n} findings today",
-  "cameras.noSnapshot": "No picture yet",
-  "cameras.snapshotAt": "Picture of {at}",
   "cameras.empty": "No cameras configured",
   "cameras.loadFailed": "Could not load the cameras: {detail}",
+  "cameras.noFrame": "No analysed frame yet",
+  "cameras.stale": "Frame not updating",
+  "cameras.age.s": "{n} s ago",
+  "cameras.age.min": "{n} min ago",
+  "cameras.age.h": "{n} h ago",
+  "cameras.age.d": "{n} d ago",
+  "cameras.newestAlert": "Newest alert",
+  "cameras.occupancy": "Occupancy",
+  "cameras.occupancyOf": "{name} · occupancy",
+  "cameras.perMinute": "Distinct objects per minute",
+  "cameras.dwell": "{label}: stays {stays}, mean {mean} s, longest {longest} s",
+  "cameras.nobody": "Nobody seen in this range",
+  "cameras.occupancyFailed": "Occupancy could not be loaded: {detail}",
+  "object.person": "Person",
+  "object.person_fallen": "Person down",
+  "object.car": "Car",
+  "object.vehicle": "Vehicle",
+  "object.truck": "Truck",
+  "object.bus": "Bus",
+  "object.bicycle": "Bicycle",
+  "object.motorcycle": "Motorcycle",
 
   "admin.title": "Administration",
   "admin.dead": "Undelivered changes (dead letters)",
@@ -527,6 +565,12 @@ export function format(template: string, params: Record<string, string | number>
 /** The message `key` in the language shown now. */
 export function t(key: MessageKey, params?: Record<string, string | number>): string {
   return format(MESSAGES[i18n.locale][key], params);
+}
+
+/** A detection label (person, car) in words; a label this dashboard does not know, as sent. */
+export function objectLabel(label: string): string {
+  const key = `object.${label}`;
+  return Object.prototype.hasOwnProperty.call(MESSAGES[i18n.locale], key) ? t(key as MessageKey) : label;
 }
 
 /** A step of an alert's or a clue's trail in words; a step this dashboard does not know, as sent. */
