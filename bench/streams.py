@@ -1,13 +1,14 @@
 """Streams per box: how many 1080p25 RTSP cameras one box analyses at 1 frame a second each.
 
-    .venv/bin/python -m bench.streams [--max 16] [--seconds 30] [--model yolo11n|person|person-rect]
+    .venv/bin/python -m bench.streams [--max 16] [--seconds 30 | --quick] [--model yolo11n|person|person-rect]
         [--workers N] [--threads N] [--crop] [--processes]
     .venv/bin/python -m bench.streams --compare 8,12 --variants before,workers,rect,crop,process
 
 A 1080p 25 fps H.264 clip is made with PyAV: the queue scene of `offsite.scenes` (real people
 walking in and queueing), looped, scaled to 1920 x 1080, with fresh sensor noise in every frame
 so that P-frames cost what they cost on a camera; libx264 at 4 Mbit/s, a keyframe every 25
-frames and no B-frames, as a camera sends. One GStreamer RTSP server on this box serves it under
+frames and no B-frames, as a camera sends (kept under the data folder, `var/bench`, for the next
+run). One GStreamer RTSP server on this box serves it under
 one mount per camera. For N = 1, 2, 4, 8, 12, 16, 24, 32, ... up to --max, until an N is not
 sustained, a `VisionService` runs N cameras as a slow scene is deployed (`fps: 1`,
 `keyframes_only: true`, motion gating on, a presence rule), all sharing one detector worker
@@ -16,6 +17,12 @@ is sustained when it analyses at least 0.9 frames a second and the p95 of its fr
 leaving the server to analysis done is under 2 s (the analyser's lag, decode to analysis done,
 plus any backlog before the decode). References: the decode alone, measured offline in full and
 keyframes only, and one stream decoded in full, live.
+
+Each run prints the share of the box's cores each part of the pipeline takes: decode (the
+capture threads and FFmpeg's decoder threads), the motion gate and the crop (timed on the
+analysis threads with `time.thread_time`), detect (the detector threads, their native pools and
+any detector processes), tracking and rules (the rest of the analysis threads), the RTSP server,
+and the other processes on the box; "box busy" is all of them.
 
 `--compare` runs each of `--variants` (the steps that make a detection cheaper, see VARIANTS) at
 each stream count, interleaved, so that other load on the box falls on all of them alike.
@@ -60,7 +67,7 @@ from vision.detectors import Detector, DetectorSpec, load_detector
 from vision.detectors.base import share_cores
 from vision.detectors.process import ProcessDetector
 from vision.export import rectangular_onnx
-from vision.models import resolve_model
+from vision.models import data_dir, resolve_model
 from vision.rules import Hit
 from vision.service import VisionService
 
@@ -161,6 +168,21 @@ def make_clip(path: Path, seconds: float, *, stamped: bool = False) -> ClipInfo:
                 out.mux(packet)
     total = sizes[True] + sizes[False]
     return ClipInfo(path, seconds, total * 8 / seconds / 1e6, sizes[True] / total)
+
+
+def kept_clip(seconds: float, *, stamped: bool = False) -> ClipInfo:
+    """`make_clip`'s clip of `seconds`, made once and kept under the data folder: encoding 1080p
+    takes minutes on a small box, and every run after the first starts at once."""
+    path = data_dir() / "bench" / f"hall-1080p25-{seconds:g}s{'-stamped' * stamped}.mp4"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_clip(path.with_suffix(".part.mp4"), seconds, stamped=stamped)
+        path.with_suffix(".part.mp4").rename(path)
+    sizes = [0, 0]  # bytes of the other frames, of keyframes
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            sizes[packet.is_keyframe] += packet.size
+    return ClipInfo(path, seconds, sum(sizes) * 8 / seconds / 1e6, sizes[1] / sum(sizes))
 
 
 def decode_cost(clip: ClipInfo, keyframes_only: bool) -> float:
@@ -641,6 +663,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--max", type=int, default=16, help="most streams tried")
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
+    parser.add_argument("--quick", action="store_true", help="10 s per run: a few minutes")
     parser.add_argument("--model", choices=sorted(MODELS), default="yolo11n")
     parser.add_argument("--workers", type=int, default=None, help="detector workers (a core each)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads per worker")
@@ -649,6 +672,8 @@ def main() -> None:
     parser.add_argument("--compare", default="", help="stream counts to compare the variants at: 8,12")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"among {', '.join(VARIANTS)}")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = 10.0
     variant = Variant(args.model, args.workers, args.threads, args.crop, args.processes)
     console = Console(width=None if sys.stdout.isatty() else 200)  # the tables are wide
     cores = os.cpu_count() or 1
@@ -657,7 +682,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         started = time.perf_counter()
         seconds = CONNECT_LIMIT + SETTLE + args.seconds + 10  # every run must end before the clip
-        clip = make_clip(Path(temp) / "hall-1080p25.mp4", seconds)
+        clip = kept_clip(seconds)
         console.print(
             f"clip: {seconds:g} s of 1080p25, {clip.megabits:.1f} Mbit/s, keyframes {percent(clip.key_share)}"
             f" of the bits, made in {time.perf_counter() - started:.0f} s"
