@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from capture.health import StatusChange
 from edge.config import SiteConfig, models_present
+from edge.readings import ReadingsOutbox
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
 from hub.events import Event
@@ -157,8 +158,10 @@ class HeartbeatSender:
         every: float,
         answered: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        readings: ReadingsOutbox | None = None,
     ) -> None:
         self.uplink, self.site, self.config, self.clock = uplink, site, config, clock
+        self.readings = readings  # the sensors' readings wait in an outbox of their own
         self.outbox, self.cameras, self.every = outbox, cameras, every
         self.answered = answered  # touched when the hub takes a heartbeat: a container's health check
         self.sent = 0
@@ -167,17 +170,22 @@ class HeartbeatSender:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def beat(self) -> dict[str, Any]:
+        depth, age, evicted = self.outbox.depth(), self.outbox.age(), self.outbox.stats.evicted
+        if self.readings is not None:  # counted with the events: what waits, what was evicted
+            depth += self.readings.depth()
+            age = max(age, self.readings.age())
+            evicted += self.readings.stats.evicted
         return {
             "site": self.site,
             "time": self.clock().isoformat(),
             "software": software_version(),
             "config_version": self.config.version,
             "config_refused": self.config.refused,
-            "outbox_depth": self.outbox.depth(),
-            "outbox_age_s": round(self.outbox.age(), 3),
+            "outbox_depth": depth,
+            "outbox_age_s": round(age, 3),
             "outbox_bytes": self.outbox.size(),
             "outbox_limit_bytes": self.outbox.limit_bytes or 0,
-            "outbox_evicted": self.outbox.stats.evicted,
+            "outbox_evicted": evicted,
             **machine(self.outbox.path.parent),
             "cameras": dict(self.cameras()),
         }

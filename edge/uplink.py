@@ -19,6 +19,7 @@ import httpx
 
 from hub.events import Event, Outcome
 from hub.sink import Delivery, Fate, HubUnavailable
+from iot.readings import Reading
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ class Refused(Exception):
 
 
 class HubUplink:
-    """POST /events, PUT /evidence/{sha256}, POST /edge/attachments, POST /edge/heartbeat and
-    GET /edge/config with a bearer token."""
+    """POST /events, PUT /evidence/{sha256}, POST /edge/attachments, POST /edge/heartbeat,
+    POST /edge/readings and GET /edge/config with a bearer token."""
 
     def __init__(
         self,
@@ -82,6 +83,16 @@ class HubUplink:
     def heartbeat(self, beat: dict[str, Any]) -> None:
         """Send one heartbeat; raises `HubUnavailable` or `Refused` when it did not arrive."""
         _raise_refusal(self._send("POST", "/edge/heartbeat", json=beat), "heartbeat")
+
+    # --- readings -----------------------------------------------------------------------------
+    def readings(self, site: str, readings: Sequence[Reading]) -> int:
+        """POST /edge/readings: how many the hub stored anew (one sent before is stored once).
+        Raises `HubUnavailable`, or `Refused` when the hub refuses the batch (403, 422)."""
+        rows = [{"sensor": r.sensor, "metric": r.metric, "time": r.time.isoformat(), "value": r.value}
+                for r in readings]  # fmt: skip
+        answer = self._send("POST", "/edge/readings", json={"site": site, "readings": rows})
+        _raise_refusal(answer, "readings")
+        return int(answer.json()["stored"])
 
     # --- config -------------------------------------------------------------------------------
     def site_config(self, etag: str | None) -> str | None:

@@ -85,10 +85,6 @@ class DeliveryWorkers:
             self._launch(slot)
         self.monitor.start()
 
-    def pids(self) -> list[int]:
-        """The workers' process ids now."""
-        return [s.process.pid for s in self.slots if s.process is not None and s.process.poll() is None]
-
     def stop(self) -> None:
         """Ask every worker to end its round and stop; kill those that do not in time."""
         self.stopping.set()

@@ -1,4 +1,5 @@
-"""`offsite edge -c FILE`: a site's box: its cameras analysed here, findings shipped to the hub."""
+"""`offsite edge -c FILE`: a site's box: its cameras and sensors judged here, findings and readings
+shipped to the hub."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from rich.console import Console
 from offsite.startup import err, load_or_exit
 
 if TYPE_CHECKING:
-    from edge.box import EdgeSettings, RunningConfig
+    from edge.box import BoxSink, EdgeSettings, RunningConfig
+    from edge.readings import ReadingsOutbox
+    from edge.sensors import BoxSensors
     from edge.config import SiteConfig
     from edge.uplink import HubUplink
     from hub.config import Deployment
@@ -41,6 +44,7 @@ def run(
     Without --config the box runs its site's part of the deployment, pulled from the hub and kept
     on disk for a start while the hub is unreachable."""
     from edge.box import Analysis, BoxSink, HeartbeatSender, outbox_limit
+    from edge.readings import ReadingsOutbox, readings_limit
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
 
@@ -57,10 +61,19 @@ def run(
         catch_up_per_s=deployment.edge.catch_up_per_s,
     )
     sink = BoxSink(outbox, deployment)
+    # The sensors' readings likewise, in an outbox of their own (what a previous run left goes first).
+    readings = ReadingsOutbox(
+        settings.data_dir / "outbox" / f"{site}-readings.sqlite",
+        uplink,
+        site,
+        limit_rows=readings_limit(deployment),
+        catch_up_per_s=deployment.edge.catch_up_per_s,
+    )
     try:
         analysis = Analysis(deployment, sink, outbox)
     except ValueError as exc:  # a model that does not load
         outbox.close()
+        readings.close()
         fail(uplink, f"{config or (pulled and pulled.cache)}: {exc}", 1)
     if pulled is not None:
         pulled.check = analysis.prepare  # a new version is built beside the running one before it is kept
@@ -72,11 +85,14 @@ def run(
         lambda: dict(sink.cameras),
         settings.heartbeat_every,
         answered=settings.data_dir / "outbox" / "hub-answered",
+        readings=readings,
     )
     analysis.service.start()
     heartbeat.start()
+    sensors = start_sensors(deployment, site, readings, sink)
     console.print(
-        f"edge: site {site}, {len(analysis.service.ingest.workers)} cameras, hub {settings.hub_url}"
+        f"edge: site {site}, {len(analysis.service.ingest.workers)} cameras,"
+        f" {len(sensors.deployment.sensors) if sensors else 0} sensors, hub {settings.hub_url}"
     )
     next_table = time.monotonic() + every
     next_pull = time.monotonic() + deployment.edge.config_every
@@ -85,6 +101,10 @@ def run(
             if pulled is not None and time.monotonic() >= next_pull:
                 if analysis.follow(pulled):
                     console.print(f"edge: config {pulled.version[:12]} in force")
+                    if sensors is None or sensors.changed(sink.deployment):
+                        if sensors is not None:
+                            sensors.stop()
+                        sensors = start_sensors(sink.deployment, site, readings, sink)
                 next_pull = time.monotonic() + sink.deployment.edge.config_every
             if time.monotonic() >= next_table:
                 console.print(status_table(analysis.service, outbox))
@@ -92,10 +112,33 @@ def run(
     except KeyboardInterrupt:
         pass
     finally:
+        if sensors is not None:
+            sensors.stop()
         analysis.service.stop()
         heartbeat.stop()
+        readings.close()
         outbox.close()
         uplink.close()
+
+
+def start_sensors(
+    deployment: Deployment, site: str, readings: ReadingsOutbox, sink: BoxSink
+) -> BoxSensors | None:
+    """The site's sensors taken from its broker, their rules' events into the box's outbox; None
+    when the site has none. A broker setting that cannot work is printed and the box runs on
+    without its sensors."""
+    from edge.sensors import BoxSensors, site_broker
+
+    try:
+        sensors = BoxSensors(deployment, site, site_broker(deployment), readings, sink)
+    except ValueError as exc:
+        err.print(f"sensors: {exc}", markup=False, highlight=False)
+        return None
+    if not sensors.wanted:
+        return None
+    sensors.start()
+    console.print(f"edge: sensors from {sensors.broker.host}:{sensors.broker.port}")
+    return sensors
 
 
 def starting_config(

@@ -1,0 +1,102 @@
+"""`POST /edge/readings`: the readings of the sensors wired to an edge box, stored by the same
+writer as the hub's own sensor ingest (`iot.writer.write_batch`).
+
+The box's sensor rules judge the readings on the box and send their events through `POST /events`
+(see `edge.sensors`); the hub keeps the readings for the curves, the evidence and the queries.
+Each reading is bound to the edge token's site and checked as the hub's decoder checks a device's
+(a metric of its sensor, within its physical bounds, a time in the sane window); one that is not
+refuses the whole batch, nothing stored, with the field named. A (sensor, metric, time) is
+stored once: a batch sent again after a lost answer stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, Field
+
+from api.deps import Db, ServicesDep
+from api.errors import forbidden, unprocessable
+from api.routers import AUTH_RESPONSES
+from api.routers.edge import EdgeBox
+from api.schemas import Body
+from hub.config import Deployment
+from hub.events import EARLIEST
+from hub.store.db import Connection
+from iot.payloads import MAX_NAME
+from iot.readings import Reading
+from iot.writer import write_batch
+
+router = APIRouter(prefix="/edge", tags=["edge"], responses=AUTH_RESPONSES)
+
+MAX_READINGS = 5000  # per request: a box sends 400
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+class ReadingCreate(Body):
+    sensor: Name = Field(description="A sensor of the token's site")
+    metric: Name = Field(description="One of the sensor's metrics")
+    time: AwareDatetime = Field(description="When the sensor measured it")
+    value: float = Field(allow_inf_nan=False, description="Calibrated, in the metric's unit")
+
+
+class ReadingsCreate(Body):
+    """A batch of readings from a box, oldest first."""
+
+    site: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="The site the box serves: the edge token's"
+    )
+    readings: list[ReadingCreate] = Field(min_length=1, max_length=MAX_READINGS)
+
+
+class ReadingsTaken(Body):
+    taken: int = Field(description="Readings in the batch")
+    stored: int = Field(description="Of them, stored now; the others were stored before (a batch sent again)")
+
+
+@router.post("/readings", response_model=ReadingsTaken, summary="Store the readings of a box's sensors")
+async def post_readings(
+    body: ReadingsCreate, caller: EdgeBox, db: Db, services: ServicesDep
+) -> ReadingsTaken:
+    """Every reading must be of a sensor of the token's site (403 naming the field), of one of
+    its metrics, within the metric's bounds and at a time from 2000 up to `iot.max_skew` ahead
+    of the hub's clock (422 naming the field)."""
+    site = str(caller.site)
+    if body.site != site:
+        raise forbidden(["body", "site"], f"this edge token sends for site {site}, not {body.site}")
+    deployment = services.hub.config.deployment
+    latest = services.now() + timedelta(seconds=deployment.iot.max_skew)
+    readings = [_checked(deployment, site, i, r, latest) for i, r in enumerate(body.readings)]
+    stored = await db.run(_store, readings)
+    return ReadingsTaken(taken=len(readings), stored=stored)
+
+
+def _checked(
+    deployment: Deployment, site: str, index: int, given: ReadingCreate, latest: datetime
+) -> Reading:
+    where: list[str | int] = ["body", "readings", index]
+    sensor = deployment.sensor_by_id.get(given.sensor)
+    if sensor is None or sensor.site != site:
+        raise forbidden([*where, "sensor"], f"sensor {given.sensor!r} is not a sensor of site {site}")
+    metric = sensor.metrics.get(given.metric)
+    if metric is None:
+        known = ", ".join(sorted(sensor.metrics))
+        raise unprocessable(
+            [*where, "metric"], f"sensor {sensor.id} has no metric {given.metric!r}; it has {known}"
+        )
+    if not metric.min <= given.value <= metric.max or not math.isfinite(given.value):
+        raise unprocessable(
+            [*where, "value"], f"{given.value:g} {metric.unit} is outside [{metric.min:g}, {metric.max:g}]"
+        )
+    if given.time < EARLIEST:
+        raise unprocessable([*where, "time"], f"{given.time.isoformat()} is before {EARLIEST.date()}")
+    if given.time > latest:
+        raise unprocessable([*where, "time"], f"{given.time.isoformat()} is ahead of the hub's clock")
+    return Reading(sensor.id, given.metric, given.time, given.value)
+
+
+def _store(conn: Connection, readings: list[Reading]) -> int:
+    return write_batch(conn, readings, [])

@@ -1,0 +1,309 @@
+"""Sensors wired to a box: a real Mosquitto on the site, the box's readings outbox and sensor
+rules, a real hub (API, PostgreSQL); the link between box and hub cut by a TCP proxy of the
+test's own, and the box killed with readings in its outbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edge.readings import ReadingsOutbox
+from edge.sensors import BoxSensors
+from edge.uplink import HubUplink
+from harness.mosquitto import Broker, start_broker
+from harness.tcpproxy import TcpProxy
+from hub.config import load_config
+from hub.host import wait_until
+from hub.sink import HubUnavailable
+from hub.spool import DurableSink
+from iot.readings import Reading
+from iot.receiver import BrokerAddress
+from tests.api.conftest import Api, serve
+from tests.conftest import REPO, Server
+from tests.edge.conftest import BLACKHOLE_TIMEOUT, CALLERS, TIMEOUT
+from tests.iot.test_intake import Publisher
+
+SITE = "lintong-coldstore"
+GAS = "sites/lintong-coldstore/sensors/coldstore-gas/telemetry"
+RULE = "coldstore-gas-high"  # above 20 %LEL for 5 s, clears below 15
+SOURCE = "sensor:coldstore-gas"
+# Gas readings 2 s apart: above 20 from the third (t=4 s), due at t=9 s, cleared at t=14 s.
+LEVELS = [10.0, 10.0, 25.0, 26.0, 27.0, 28.0, 29.0, 10.0, 9.0, 8.0]
+
+
+@pytest.fixture
+def hub(embedded_server: Server, tmp_path: Path) -> Iterator[Api]:
+    with serve(embedded_server, tmp_path / "hub", callers=CALLERS) as started:
+        yield started
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    started = start_broker()
+    yield started
+    started.remove()
+
+
+class RecordingUplink(HubUplink):
+    """An uplink that notes every batch of readings the hub took, in the order it took them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.taken: list[Reading] = []
+
+    def readings(self, site: str, readings: Sequence[Reading]) -> int:
+        stored = super().readings(site, readings)
+        self.taken += readings
+        return stored
+
+
+@dataclass
+class Box:
+    sensors: BoxSensors
+    readings: ReadingsOutbox
+    events: DurableSink
+    uplink: RecordingUplink
+
+    def drain(self, timeout: float = 60) -> None:
+        assert self.readings.drain(timeout), "readings still in the outbox"
+        assert self.events.drain(timeout), "events still in the outbox"
+
+    def close(self) -> None:
+        self.sensors.stop()
+        self.readings.close()
+        self.events.close()
+        self.uplink.close()
+
+
+def start_box(folder: Path, url: str, token: str, broker: Broker, timeout: float = TIMEOUT) -> Box:
+    deployment = load_config(REPO / "configs" / "demo.yaml").deployment
+    uplink = RecordingUplink(url, token, timeout=timeout)
+    events = DurableSink(folder / "outbox.sqlite", uplink)
+    readings = ReadingsOutbox(folder / "readings.sqlite", uplink, SITE)
+    sensors = BoxSensors(deployment, SITE, BrokerAddress(port=broker.port), readings, events)
+    sensors.start()
+    assert sensors.wait_connected(10)
+    return Box(sensors, readings, events, uplink)
+
+
+def publish(broker: Broker, start: datetime, levels: list[float]) -> list[datetime]:
+    """The gas levels published 2 s apart from `start`; their times."""
+    device = Publisher(broker, client_id="gas-detector")
+    times = [start + timedelta(seconds=2 * i) for i in range(len(levels))]
+    for moment, level in zip(times, levels, strict=True):
+        device.send(GAS, {"lel": level, "ts": moment.isoformat()})
+    device.finish()
+    return times
+
+
+def readings_at_hub(hub: Api) -> list[tuple[datetime, float]]:
+    with hub.hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT time, value FROM readings WHERE sensor = 'coldstore-gas' ORDER BY time"
+        ).fetchall()
+    return [(t, v) for t, v in rows]
+
+
+def alerts_at_hub(hub: Api) -> list[tuple[str, datetime, datetime | None]]:
+    """(status, first seen, end) of the rule's alerts, oldest first."""
+    with hub.hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT status, first_seen, ended_at FROM alerts WHERE source = %s AND rule = %s"
+            " ORDER BY first_seen",
+            (SOURCE, RULE),
+        ).fetchall()
+    return [(s, f, e) for s, f, e in rows]
+
+
+def events_at_hub(hub: Api) -> list[tuple[datetime, bool, float]]:
+    """(time, cleared, seconds late) of the rule's events."""
+    with hub.hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT time, cleared, extract(epoch FROM received_at - time) FROM events"
+            " WHERE source = %s AND rule = %s ORDER BY time",
+            (SOURCE, RULE),
+        ).fetchall()
+    return [(t, c, float(late)) for t, c, late in rows]
+
+
+def base_time() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+
+
+def test_a_box_sensor_crossing_a_threshold_raises_and_clears_the_alert_at_the_hub(
+    hub: Api, broker: Broker, tmp_path: Path
+) -> None:
+    box = start_box(tmp_path / "box", hub.url, hub.tokens["box-cold"], broker)
+    try:
+        t0 = base_time()
+        times = publish(broker, t0, LEVELS)
+        box.drain()
+        # Fired once the breach from t=4 s lasted 5 s; cleared by the reading at t=14 s.
+        expected = [("closed", t0 + timedelta(seconds=9), t0 + timedelta(seconds=14))]
+        assert wait_until(lambda: alerts_at_hub(hub) == expected, 30), alerts_at_hub(hub)
+    finally:
+        box.close()
+    assert readings_at_hub(hub) == list(zip(times, LEVELS, strict=True))
+
+
+def test_an_uplink_cut_loses_and_doubles_no_reading_and_alerts_follow_reading_time(
+    hub: Api, broker: Broker, tmp_path: Path
+) -> None:
+    host, port = httpx.URL(hub.url).host, httpx.URL(hub.url).port
+    assert port is not None
+    proxy = TcpProxy((host, port))
+    box = start_box(tmp_path / "box", proxy.url, hub.tokens["box-cold"], broker, BLACKHOLE_TIMEOUT)
+    try:
+        t0 = base_time()
+        times = publish(broker, t0, LEVELS[:2])
+        box.drain()
+        with proxy.outage("blackhole"):
+            # Fires, clears and, once the rule's cooldown of 300 s has passed (by reading time),
+            # fires again, while the hub cannot be reached.
+            times += publish(broker, t0 + timedelta(seconds=4), LEVELS[2:])
+            times += publish(broker, t0 + timedelta(seconds=320), [30.0] * 5)
+            assert wait_until(lambda: box.readings.depth() == len(LEVELS) - 2 + 5, 30)
+            assert box.readings.stats.retries > 0 and len(readings_at_hub(hub)) == 2
+        box.drain()
+        expected = [
+            ("closed", t0 + timedelta(seconds=9), t0 + timedelta(seconds=14)),
+            ("open", t0 + timedelta(seconds=325), None),
+        ]
+        assert wait_until(lambda: alerts_at_hub(hub) == expected, 30), alerts_at_hub(hub)
+    finally:
+        box.close()
+        proxy.close()
+    levels = LEVELS + [30.0] * 5
+    assert readings_at_hub(hub) == list(zip(times, levels, strict=True))  # each once
+    assert [r.time for r in box.uplink.taken] == times  # taken in order
+    late = {(t, cleared): seconds for t, cleared, seconds in events_at_hub(hub)}
+    assert late[(t0 + timedelta(seconds=325), False)] > 60  # recorded as a late arrival
+
+
+def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_stored_once(
+    hub: Api,
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    gas = {"sensor": "coldstore-gas", "metric": "lel", "time": now.isoformat(), "value": 12.5}
+    batch = {"site": SITE, "readings": [gas, {**gas, "time": (now - timedelta(seconds=10)).isoformat()}]}
+    first = hub.call("box-cold", "POST", "/edge/readings", json=batch)
+    again = hub.call("box-cold", "POST", "/edge/readings", json=batch)
+    assert first.json() == {"taken": 2, "stored": 2} and again.json() == {"taken": 2, "stored": 0}
+    refused = [
+        ("box-hall", batch, 403, "body.site"),
+        ("box-hall", {**batch, "site": "lintong-hall"}, 403, "body.readings[0].sensor"),
+        ("box-cold", {**batch, "readings": [{**gas, "metric": "co"}]}, 422, "body.readings[0].metric"),
+        ("box-cold", {**batch, "readings": [{**gas, "value": 140}]}, 422, "body.readings[0].value"),
+        ("box-cold", {**batch, "readings": [gas, {**gas, "time": "2030-01-01T00:00:00Z"}]}, 422,
+         "body.readings[1].time"),
+        ("operator", batch, 403, None),
+    ]  # fmt: skip
+    for who, body, code, path in refused:
+        answer = hub.call(who, "POST", "/edge/readings", json=body)
+        assert answer.status_code == code, (who, answer.text)
+        if path is not None:
+            assert answer.json()["detail"][0]["path"] == path, answer.text
+    assert len(readings_at_hub(hub)) == 2
+
+
+class AwayUplink:
+    def readings(self, site: str, readings: Sequence[Reading]) -> int:
+        raise HubUnavailable("the hub is away", [])
+
+
+def test_a_full_readings_outbox_evicts_the_oldest_readings_and_counts_them(tmp_path: Path) -> None:
+    outbox = ReadingsOutbox(tmp_path / "readings.sqlite", AwayUplink(), SITE, limit_rows=6)
+    t0 = base_time()
+    try:
+        outbox.put([Reading("coldstore-gas", "lel", t0 + timedelta(seconds=i), float(i)) for i in range(10)])
+        assert outbox.depth() == 6 and outbox.stats.evicted == 4
+        kept = outbox.recent(["coldstore-gas"], t0)
+        assert [r.value for r in kept] == [4.0, 5.0, 6.0, 7.0, 8.0, 9.0]  # the oldest went
+    finally:
+        outbox.close()
+
+
+def box_command(folder: Path, url: str, token: str, broker: Broker) -> subprocess.Popen[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OFFSITE_")}
+    env = {
+        **base,
+        "PYTHONPATH": str(REPO),
+        "COLUMNS": "200",
+        "OFFSITE_HUB_URL": url,
+        "OFFSITE_EDGE_TOKEN": token,
+        "OFFSITE_DATA_DIR": str(folder),
+        "OFFSITE_MQTT_URL": f"mqtt://127.0.0.1:{broker.port}",
+        "OFFSITE_HEARTBEAT_EVERY": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "offsite.cli", "edge", "-c", str(REPO / "configs" / "demo.yaml"),
+         "--site", SITE, "--every", "1"],
+        env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def said(box: subprocess.Popen[str], line: str, timeout: float) -> bool:
+    """Whether the box prints a line starting with `line` within `timeout` seconds."""
+    heard = threading.Event()
+
+    def read() -> None:
+        assert box.stdout is not None
+        for text in box.stdout:
+            if text.startswith(line):
+                heard.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    return heard.wait(timeout)
+
+
+def waiting(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            return int(db.execute("SELECT count(*) FROM readings WHERE sent = 0").fetchone()[0])
+        except sqlite3.OperationalError:  # created, its tables not yet
+            return 0
+
+
+def test_offsite_edge_killed_with_readings_in_its_outbox_delivers_them_after_restart(
+    hub: Api, broker: Broker, tmp_path: Path
+) -> None:
+    host, port = httpx.URL(hub.url).host, httpx.URL(hub.url).port
+    assert port is not None
+    proxy = TcpProxy((host, port))
+    proxy.set_mode("reset")  # the hub cannot be reached: everything stays in the outboxes
+    folder = tmp_path / "box"
+    folder.mkdir()
+    spool = folder / "outbox" / f"{SITE}-readings.sqlite"
+    box = box_command(folder, proxy.url, hub.tokens["box-cold"], broker)
+    try:
+        assert said(box, "edge: sensors from", 60), "the box did not subscribe"
+        t0 = base_time()
+        times = publish(broker, t0, LEVELS)
+        assert wait_until(lambda: waiting(spool) == len(LEVELS), 60), waiting(spool)
+        box.send_signal(signal.SIGKILL)
+        box.wait(timeout=30)
+        proxy.set_mode("pass")
+        box = box_command(folder, proxy.url, hub.tokens["box-cold"], broker)
+        assert wait_until(lambda: len(readings_at_hub(hub)) == len(LEVELS), 90), readings_at_hub(hub)
+        expected = [("closed", t0 + timedelta(seconds=9), t0 + timedelta(seconds=14))]
+        assert wait_until(lambda: alerts_at_hub(hub) == expected, 60), alerts_at_hub(hub)
+    finally:
+        box.send_signal(signal.SIGTERM)
+        out, _ = box.communicate(timeout=60)
+        proxy.close()
+    assert readings_at_hub(hub) == list(zip(times, LEVELS, strict=True)), out
