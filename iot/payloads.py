@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from hub.config import Deployment
 from hub.config.devices import Metric, Sensor
 from hub.events import EARLIEST  # the same window as every event's time
@@ -34,6 +36,8 @@ MAX_PAYLOAD = 256 * 1024  # bytes; a gateway message of a few thousand readings 
 MAX_NAME = 64  # characters of a metric name or sensor id; the registry's ids have at most 63
 ROUTES_KEPT = 10_000  # topics whose route is remembered; devices use the same few again and again
 _TS_KEYS = ("ts", "time", "timestamp")
+_NOT_METRICS = frozenset(_TS_KEYS)  # keys of an object that are not metrics
+_NOT_GATEWAY_METRICS = _NOT_METRICS | {"sensor"}  # and in a gateway's item, the sensor it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,13 +129,11 @@ class Decoder:
             out.refusals.append(Refusal(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}"))
             return out
         try:
-            body = json.loads(payload.decode())  # JSON between systems is UTF-8 (RFC 8259)
-        except (UnicodeDecodeError, ValueError) as exc:
-            out.refusals.append(Refusal(f"payload is not JSON or a number: {exc}"[:200], route.sensor))
-            return out
-        except RecursionError:
-            out.refusals.append(Refusal("payload is nested too deeply", route.sensor))
-            return out
+            body = orjson.loads(payload)  # JSON between systems is UTF-8 (RFC 8259), checked here
+        except orjson.JSONDecodeError:
+            body = _parse_strictly(payload, route.sensor, out)
+            if body is _UNREADABLE:
+                return out
         arrival = _Arrival(received, received + self.max_skew, retained)
         if route.gateway is not None:
             self._gateway(route, body, arrival, out)
@@ -155,20 +157,30 @@ class Decoder:
         if not isinstance(body, list):
             out.refusals.append(Refusal("gateway payload must be a JSON list of objects with a 'sensor' key"))
             return
+        behind = gateway.sensors
         for index, item in enumerate(body):
-            if not isinstance(item, dict) or not isinstance(item.get("sensor"), str):
+            sensor_id = item.get("sensor") if type(item) is dict else None
+            if type(sensor_id) is not str:
                 out.refusals.append(Refusal(f"item {index}: expected an object with a 'sensor' key"))
                 continue
-            values = {k: v for k, v in item.items() if k != "sensor"}
-            sensor_id = item["sensor"]
-            if sensor_id not in gateway.sensors:  # registry ids only: a safe name from here on
+            if sensor_id not in behind:  # registry ids only: a safe name from here on
                 out.refusals.append(
                     Refusal(f"item {index}: sensor {sensor_id!r} is not behind gateway {gateway.id!r}")
                 )
                 continue
-            self._sensor(route.site, sensor_id, values, arrival, out)
+            self._sensor(route.site, sensor_id, item, arrival, out, _NOT_GATEWAY_METRICS)
 
-    def _sensor(self, site: str, sensor_id: str, body: Any, arrival: _Arrival, out: Decoded) -> None:
+    def _sensor(
+        self,
+        site: str,
+        sensor_id: str,
+        body: Any,
+        arrival: _Arrival,
+        out: Decoded,
+        skipped: frozenset[str] = _NOT_METRICS,
+    ) -> None:
+        """The readings of one sensor's value, object or list of them; `skipped`: the keys of an
+        object that are not metrics."""
         sensor = self.deployment.sensor_by_id.get(sensor_id)
         if sensor is None and not self.deployment.iot.auto_register:
             out.refusals.append(Refusal(f"unknown sensor {sensor_id!r}", _safe(sensor_id)))
@@ -182,16 +194,16 @@ class Decoder:
                 Refusal(f"sensor {sensor_id!r} belongs to site {sensor.site!r}, not {site!r}", sensor_id)
             )
             return
-        if isinstance(body, list):
+        if type(body) is list:
             for item in body:
                 self._sensor(site, sensor_id, item, arrival, out)
             return
-        if isinstance(body, bool) or not isinstance(body, int | float | dict):
+        if type(body) is not dict and (isinstance(body, bool) or not isinstance(body, int | float)):
             out.refusals.append(
                 Refusal(f"expected an object, a list or a number, got {type(body).__name__}", sensor_id)
             )
             return
-        if not isinstance(body, dict):
+        if type(body) is not dict:
             if sensor is None or len(sensor.metrics) != 1:
                 out.refusals.append(
                     Refusal("a bare number needs a sensor with exactly one metric", sensor_id)
@@ -202,31 +214,58 @@ class Decoder:
         if isinstance(stamp, str):
             out.refusals.append(Refusal(stamp, sensor_id))
             return
-        refused = len(out.refusals)
-        readings = _readings(sensor, sensor_id, body, stamp, out.refusals)
-        if not readings and len(out.refusals) == refused:
+        found = len(out.readings) + len(out.refusals)
+        _readings(sensor, sensor_id, body, skipped, stamp, out)
+        if len(out.readings) + len(out.refusals) == found:
             out.refusals.append(Refusal("nothing to store: an object with no metric", sensor_id))
-        out.readings += readings
 
 
 def _readings(
-    sensor: Sensor | None, sensor_id: str, values: dict[str, Any], stamp: datetime, refusals: list[Refusal]
-) -> list[Reading]:
-    """The readings of one object's metrics; a refusal for each metric name or value that is bad."""
-    readings = []
+    sensor: Sensor | None,
+    sensor_id: str,
+    values: dict[str, Any],
+    skipped: frozenset[str],
+    stamp: datetime,
+    out: Decoded,
+) -> None:
+    """The readings of one object's metrics into `out`; a refusal for each metric name or value
+    that is bad."""
+    metrics = sensor.metrics if sensor is not None else {}
     for metric, raw in values.items():
-        if metric in _TS_KEYS:
+        if metric in skipped:
             continue
-        problem = name_problem(metric)
-        if problem is not None:  # quoted with repr: the reason itself must be storable
-            refusals.append(Refusal(f"{sensor_id}: metric {metric[:MAX_NAME]!r} {problem}", sensor_id))
-            continue
-        value = _value(sensor, metric, raw)
-        if isinstance(value, str):
-            refusals.append(Refusal(f"{sensor_id}.{metric}: {value}", sensor_id))
+        definition = metrics.get(metric)
+        # The common case first: a number for a configured metric (its name is the registry's).
+        if definition is not None and (type(raw) is float or type(raw) is int):
+            value = _calibrated(definition, raw)
         else:
-            readings.append(Reading(sensor_id, metric, stamp, value))
-    return readings
+            problem = name_problem(metric)
+            if problem is not None:  # quoted with repr: the reason itself must be storable
+                reason = f"{sensor_id}: metric {metric[:MAX_NAME]!r} {problem}"
+                out.refusals.append(Refusal(reason, sensor_id))
+                continue
+            value = _value(sensor, metric, raw)
+        if isinstance(value, str):
+            out.refusals.append(Refusal(f"{sensor_id}.{metric}: {value}", sensor_id))
+        else:
+            out.readings.append(Reading(sensor_id, metric, stamp, value))
+
+
+_UNREADABLE = object()  # what `_parse_strictly` returns for a payload that is not JSON
+
+
+def _parse_strictly(payload: bytes, sensor: str | None, out: Decoded) -> Any:
+    """A payload orjson refused, parsed again by the standard library, which takes what devices
+    send outside strict JSON (NaN, Infinity, lone surrogates, integers beyond a double) so that
+    each such value is refused on its own beside the good ones; `_UNREADABLE`, with the reason in
+    `out`, when that fails too."""
+    try:
+        return json.loads(payload.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        out.refusals.append(Refusal(f"payload is not JSON or a number: {exc}"[:200], sensor))
+    except RecursionError:
+        out.refusals.append(Refusal("payload is nested too deeply", sensor))
+    return _UNREADABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +279,14 @@ class _Arrival:
 
 def _time(body: dict[str, Any], arrival: _Arrival) -> datetime | str:
     """The reading time an object gives (its arrival when it gives none), or why it has none."""
-    key = "ts" if body.get("ts") is not None else next((k for k in _TS_KEYS if body.get(k) is not None), None)
+    raw = body.get("ts")
+    if type(raw) is float or type(raw) is int:  # the common case: epoch seconds or milliseconds
+        try:
+            stamp = datetime.fromtimestamp(raw / 1000 if raw > 1e11 else raw, UTC)
+        except (ValueError, OverflowError, OSError):
+            return f"'ts': {str(raw)[:40]!r} is not epoch seconds/milliseconds or ISO 8601"
+        return stamp if EARLIEST <= stamp <= arrival.latest else _out_of_window("ts", stamp, arrival)
+    key = "ts" if raw is not None else next((k for k in _TS_KEYS if body.get(k) is not None), None)
     if key is None:
         if arrival.retained:
             return "retained message without 'ts': the broker replays it, its time is unknown"
@@ -260,11 +306,14 @@ def _time(body: dict[str, Any], arrival: _Arrival) -> datetime | str:
             raise ValueError
     except (ValueError, OverflowError, OSError):
         return f"{key!r}: {str(raw)[:40]!r} is not epoch seconds/milliseconds or ISO 8601"
+    return stamp if EARLIEST <= stamp <= arrival.latest else _out_of_window(key, stamp, arrival)
+
+
+def _out_of_window(key: str, stamp: datetime, arrival: _Arrival) -> str:
+    """Why a reading time outside [EARLIEST, `iot.max_skew` past arrival] is refused."""
     if stamp < EARLIEST:
         return f"{key!r}: {stamp.isoformat()} is before {EARLIEST.date()} UTC"
-    if stamp > arrival.latest:
-        return f"{key!r}: {stamp.isoformat()} is more than {arrival.latest - arrival.received} in the future"
-    return stamp
+    return f"{key!r}: {stamp.isoformat()} is more than {arrival.latest - arrival.received} in the future"
 
 
 def _safe(name: str) -> str | None:
@@ -298,8 +347,18 @@ def _value(sensor: Sensor | None, metric: str, raw: Any) -> float | str:
         if isinstance(line, str):
             return line
         value = value * line[0] + line[1]
-    value = value * definition.scale + definition.offset
-    if not definition.min <= value <= definition.max:
+    return _calibrated(definition, value)
+
+
+def _calibrated(definition: Metric, raw: float) -> float | str:
+    """A number in the metric's unit, scaled and checked against its physical bounds, or why not."""
+    try:
+        value = float(raw) * definition.scale + definition.offset
+    except OverflowError:
+        return "value is too large"
+    if not definition.min <= value <= definition.max:  # NaN is never inside
+        if not math.isfinite(value):
+            return "value is not finite"
         bounds = f"[{definition.min:g}, {definition.max:g}]"
         return f"value {value:g} {definition.unit} outside physical bounds {bounds}"
     return value

@@ -77,14 +77,15 @@ def _copy(conn: Connection, table: str, readings: list[Reading]) -> None:
     with (
         conn.cursor() as cur,
         cur.copy(
-            sql.SQL("COPY {} (time, sensor, metric, value) FROM STDIN (FORMAT BINARY)").format(
+            sql.SQL("COPY {} (sensor, metric, time, value) FROM STDIN (FORMAT BINARY)").format(
                 sql.Identifier(table)
             )
         ) as copy,
     ):
-        copy.set_types(["timestamptz", "text", "text", "float8"])
-        for r in readings:
-            copy.write_row((r.time, r.sensor, r.metric, r.value))
+        copy.set_types(["text", "text", "timestamptz", "float8"])
+        write = copy.write_row
+        for reading in readings:  # a Reading is a row in the COPY's column order
+            write(reading)
 
 
 def _merge(conn: Connection, readings: list[Reading]) -> int:
