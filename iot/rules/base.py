@@ -85,6 +85,23 @@ class RuleState(ABC, Generic[R]):
         self.last = reading.time
         return out + self._observe(reading)
 
+    def feed_many(self, readings: list[Reading]) -> list[Transition]:
+        """Take readings in time order, as `feed` one by one would: a run of readings that can
+        change nothing but the value held (`_absorb`) is taken without the per-reading steps."""
+        out: list[Transition] = []
+        at, end = 0, len(readings)
+        while at < end:
+            at = self._absorb(readings, at)
+            if at < end:
+                out += self.feed(readings[at])
+                at += 1
+        return out
+
+    def _absorb(self, readings: list[Reading], at: int) -> int:
+        """Take the readings from `at` on that leave the rule quiet, as `feed` would take them;
+        the index of the first one that may not (the default: none is taken here)."""
+        return at
+
     def advance(self, now: datetime) -> list[Transition]:
         """Transitions due before `now`: schedule boundaries in order, then what time alone causes."""
         out: list[Transition] = []

@@ -56,13 +56,19 @@ class SensorRules:
         """Events caused by the readings, given in time order per sensor and metric.
 
         A reading not after the last one a rule took for its sensor and metric is late: it is kept
-        by the writer, but changes no rule's state.
+        by the writer, but changes no rule's state. Each rule takes its readings of the batch at
+        once (`RuleState.feed_many`), most of them on its quiet path.
         """
-        events: list[Event] = []
+        by_sensor: dict[str, list[Reading]] = {}
         for reading in readings:
-            for state in self._by_sensor.get(reading.sensor, ()):
-                if state.wants(reading):
-                    events += _events(state, state.feed(reading))
+            if reading.sensor in self._by_sensor:
+                by_sensor.setdefault(reading.sensor, []).append(reading)
+        events: list[Event] = []
+        for sensor, taken in by_sensor.items():
+            for state in self._by_sensor[sensor]:
+                events += _events(state, state.feed_many([r for r in taken if state.wants(r)]))
+        # Each rule's events are in time order already; across rules, as their readings came.
+        events.sort(key=lambda e: e.time)
         return events
 
     def tick(self, now: datetime) -> list[Event]:

@@ -31,6 +31,25 @@ class OfflineState(RuleState[Offline]):
         super().start(at)
         self.silent_from = at
 
+    def _absorb(self, readings: list[Reading], at: int) -> int:
+        """Without a schedule, while not firing: a reading that comes within `after` of the one
+        before only moves the start of the silence, and a late one changes nothing."""
+        if self.rule.schedule is not None or self.firing or self.silent_from is None:
+            return at
+        last, silent_from = self.last, self.silent_from
+        end = len(readings)
+        while at < end:
+            reading = readings[at]
+            if last is None or reading.time > last:
+                if reading.time - silent_from > self.after:
+                    break  # a silence ended by this reading: it takes the full path
+                last = silent_from = reading.time
+            at += 1
+        if last is not None and last != self.last:
+            self.last = self.silent_from = last
+            self.checked = last if self.checked is None else max(self.checked, last)
+        return at
+
     def _elapse(self, until: datetime) -> list[Transition]:
         if self.silent_from is None:
             self.silent_from = until  # the first moment seen on a fresh start

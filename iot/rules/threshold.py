@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,6 +67,29 @@ class ThresholdState(RuleState[Threshold]):
     def _fresh(self, at: datetime) -> bool:
         """Whether the last value still stands at `at`."""
         return self.value_at is not None and at < self.value_at + self.hold
+
+    def _absorb(self, readings: list[Reading], at: int) -> int:
+        """Without a schedule, while nothing fires or is pending (no breach under way): a reading
+        within the limits only becomes the value held, and a late one changes nothing."""
+        if self.rule.schedule is not None or self.firing or self.maybe_firing or self.since is not None:
+            return at
+        r = self.rule
+        above = math.inf if r.above is None else r.above
+        below = -math.inf if r.below is None else r.below
+        last, held = self.last, None
+        end = len(readings)
+        while at < end:
+            reading = readings[at]
+            if last is None or reading.time > last:
+                if not below <= reading.value <= above:
+                    break  # a breach may begin: the reading takes the full path
+                last, held = reading.time, reading
+            at += 1
+        if held is not None:
+            self.last = self.value_at = held.time
+            self.value = held.value
+            self.checked = held.time if self.checked is None else max(self.checked, held.time)
+        return at
 
     def _elapse(self, until: datetime) -> list[Transition]:
         if self.since is None or self.value is None:
