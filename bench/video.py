@@ -1,10 +1,16 @@
-"""Decode cost of 1080p H.264 with PyAV: every frame versus keyframes only.
+"""Decode cost of 1080p H.264: every frame versus keyframes only, PyAV versus OpenCV.
 
-    .venv/bin/python -m bench.video [--seconds 10] [--gop 50]
+    .venv/bin/python -m bench.video [--seconds 20] [--clip camera|pattern] [--gop 50]
 
-A 1080p30 clip is made with PyAV (libx264, a moving pattern), then decoded with
-`thread_type="AUTO"` as the camera worker does: all frames, all frames converted to BGR arrays,
-and keyframes only (`skip_frame="NONKEY"`). The single-threaded full decode is the reference.
+The clip: `camera` (default) is the streams benchmark's camera clip (`bench.streams.kept_clip`:
+the queue scene at 1080p25, fresh sensor noise in every frame, a keyframe every 25 frames, 4
+Mbit/s); `pattern` is a detailed texture panning at 1080p30 and about 6 Mbit/s, whose P-frames
+are almost free (no noise), with a keyframe every `--gop` frames. Each case decodes the whole
+clip and counts CPU seconds (every thread of this process) per second of video: all frames on one
+thread (the reference), with `thread_type="AUTO"` as the camera worker does, converted to BGR
+arrays; keyframes only (`skip_frame="NONKEY"`); offsite's camera at one analysed frame a second
+(keyframes only, one BGR picture a second); and what `YOLO.track(vid_stride=25)` does through
+OpenCV (grab every frame, retrieve one in 25).
 """
 
 from __future__ import annotations
@@ -13,19 +19,25 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
+
+from bench import streams
+from capture.sources import open_decoder
 
 
 def make_clip(path: Path, seconds: float, gop: int, fps: int = 30) -> Path:
     """A 1080p H.264 clip at about 6 Mbit/s: a detailed texture panning, like a street scene would."""
     rng = np.random.default_rng(5)
     # Detail at several scales, so the encoder spends bits as on a real picture.
-    texture = sum(
-        np.kron(rng.integers(0, 256, (1200 // k, 2200 // k, 3)), np.ones((k, k, 1))) / 3 for k in (2, 8, 40)
-    ).astype(np.uint8)
+    layers = [
+        np.kron(rng.integers(0, 256, (1200 // k, 2200 // k, 3)), np.ones((k, k, 1))) for k in (2, 8, 40)
+    ]
+    texture = (np.sum(layers, axis=0) / 3).astype(np.uint8)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps, options={"preset": "veryfast"})
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
@@ -41,51 +53,90 @@ def make_clip(path: Path, seconds: float, gop: int, fps: int = 30) -> Path:
     return path
 
 
-def decode(
-    path: Path, *, threads: bool, keyframes_only: bool = False, bgr: bool = False
-) -> tuple[int, float]:
-    """Frames decoded and the seconds it took."""
+def decode(path: Path, *, threads: bool, keyframes_only: bool = False, bgr: bool = False) -> int:
+    """Decode the clip with PyAV; returns the frames decoded."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         if threads:
             stream.thread_type = "AUTO"
         if keyframes_only:
             stream.codec_context.skip_frame = "NONKEY"
-        started, frames = time.perf_counter(), 0
+        frames = 0
         for frame in container.decode(stream):
             if bgr:
                 frame.to_ndarray(format="bgr24")
             frames += 1
-        return frames, time.perf_counter() - started
+        return frames
+
+
+def camera(path: Path) -> int:
+    """As offsite's camera worker at `fps: 1, keyframes_only: true`: one BGR picture a second."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoder, _ = open_decoder(stream, True, None)
+        due, pictures = 0.0, 0
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet):
+                if frame.time is not None and frame.time >= due:
+                    frame.to_ndarray(format="bgr24")
+                    due, pictures = due + 1.0, pictures + 1
+        return pictures
+
+
+def opencv_stride(path: Path, stride: int = 25) -> int:
+    """As ultralytics' video loader at `vid_stride=stride`: grab every frame, retrieve one in `stride`."""
+    capture, pictures = cv2.VideoCapture(str(path)), 0
+    try:
+        while True:
+            for _ in range(stride - 1):
+                if not capture.grab():
+                    return pictures
+            ok, _ = capture.read()
+            if not ok:
+                return pictures
+            pictures += 1
+    finally:
+        capture.release()
+
+
+def cpu_per_video_second(work: Callable[[], int], seconds: float) -> tuple[int, float]:
+    """(frames or pictures `work` returned, CPU seconds it took per second of video)."""
+    started = time.process_time()
+    frames = work()
+    return frames, (time.process_time() - started) / seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--gop", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clip", choices=("camera", "pattern"), default="camera")
+    parser.add_argument("--gop", type=int, default=50, help="keyframe interval of the pattern clip")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
-        clip = make_clip(Path(folder) / "1080p.mp4", args.seconds, args.gop)
+        if args.clip == "camera":
+            info = streams.kept_clip(args.seconds)
+            clip = info.path
+            title = f"camera clip 1080p25, GOP 25, keyframes {100 * info.key_share:.0f} % of the bits"
+        else:
+            clip = make_clip(Path(folder) / "1080p.mp4", args.seconds, args.gop)
+            title = f"pattern 1080p30, GOP {args.gop}"
         megabits = clip.stat().st_size * 8 / args.seconds / 1e6
         cases = {
-            "full, one thread (reference)": decode(clip, threads=False),
-            "full, thread_type AUTO": decode(clip, threads=True),
-            "full, AUTO + to_ndarray bgr24": decode(clip, threads=True, bgr=True),
-            "keyframes only, AUTO": decode(clip, threads=True, keyframes_only=True),
+            "full, one thread (reference)": lambda: decode(clip, threads=False),
+            "full, thread_type AUTO": lambda: decode(clip, threads=True),
+            "full, AUTO + to_ndarray bgr24": lambda: decode(clip, threads=True, bgr=True),
+            "keyframes only, AUTO": lambda: decode(clip, threads=True, keyframes_only=True),
+            "offsite camera, 1 picture/s": lambda: camera(clip),
+            "OpenCV, grab all, 1 in 25 (vid_stride)": lambda: opencv_stride(clip),
         }
-    reference = cases["full, one thread (reference)"]
-    full_fps = reference[0] / reference[1]
-    auto = cases["full, thread_type AUTO"]
-    print(f"1080p30 H.264, {args.seconds:g} s, GOP {args.gop}, {megabits:.1f} Mbit/s, {cores} cores")
-    for name, (frames, seconds) in cases.items():
-        fps = frames / seconds
-        per_core = fps / cores
-        print(f"{name:32} {frames:5d} frames {fps:7.1f} frames/s {per_core:7.1f}/core {fps / full_fps:5.2f}x")
-    key = cases["keyframes only, AUTO"]
-    # What counts for many cameras: stream seconds decoded per second of CPU time.
-    print(f"seconds of video decoded per second: full {args.seconds / auto[1]:.1f},", end=" ")
-    print(f"keyframes only {args.seconds / key[1]:.1f} (cost ratio {auto[1] / key[1]:.1f})")
+        costs = {name: cpu_per_video_second(work, args.seconds) for name, work in cases.items()}
+    reference = costs["full, one thread (reference)"][1]
+    print(f"{title}, {args.seconds:g} s, {megabits:.1f} Mbit/s, {cores} cores, load {streams.load_average()}")
+    header = ("frames", "CPU s per video s", "share of the box", "vs reference")
+    print(f"{'case':40} {header[0]:>6} {header[1]:>18} {header[2]:>17} {header[3]:>13}")
+    for name, (frames, cost) in costs.items():
+        print(f"{name:40} {frames:6d} {cost:18.3f} {100 * cost / cores:16.1f}% {cost / reference:13.2f}")
 
 
 if __name__ == "__main__":
