@@ -117,9 +117,7 @@ class SensorIngest:
         if stored is None:
             return  # stopping with the database away: the broker redelivers later
         readings = [r for message in stored for r in message.decoded.readings]
-        for message in stored:
-            if self.receiver.ack(message):
-                self.stats.acked += 1
+        self.stats.acked += self.receiver.ack_all(stored)
         self.rules.feed(readings, batch[-1].received)
         # Counted last, so that a caller seeing the count knows the rules have taken the batch.
         self.stats.messages += len(stored)

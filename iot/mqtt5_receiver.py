@@ -114,18 +114,21 @@ class Mqtt5Receiver:
         """Acknowledge a message whose readings are committed; False when its session is gone (the
         broker redelivers it, and the store keeps it once). The acknowledgements given before the
         receive loop next wakes leave in one write."""
-        if message.session != self._session:
-            return False
-        if message.mid == 0:
-            return True  # QoS 0: nothing to acknowledge
-        self._acks.append((message.session, message.mid))
-        if not self._flush_scheduled and self._loop is not None:
+        return self.ack_all([message]) == 1
+
+    def ack_all(self, messages: list[Message]) -> int:
+        """`ack` for each of a committed batch's messages, with one wake-up of the receive loop;
+        how many are acknowledged (those of an earlier session are not)."""
+        session = self._session
+        mine = [m.mid for m in messages if m.session == session]
+        self._acks.extend((session, mid) for mid in mine if mid)  # mid 0: QoS 0, nothing to send
+        if mine and not self._flush_scheduled and self._loop is not None:
             self._flush_scheduled = True
             try:
                 self._loop.call_soon_threadsafe(self._flush_acks)
-            except RuntimeError:  # the loop has ended (stopped): the broker redelivers it
-                return False
-        return True
+            except RuntimeError:  # the loop has ended (stopped): the broker redelivers them
+                return 0
+        return len(mine)
 
     def round_trip(self, timeout: float) -> bool:
         """Ping the broker and wait for its answer: True once everything it sent before is in

@@ -227,6 +227,10 @@ class MqttReceiver:
         self._client.ack(message.mid, 1)
         return True
 
+    def ack_all(self, messages: list[Message]) -> int:
+        """`ack` for each of a committed batch's messages; how many are acknowledged."""
+        return sum(self.ack(message) for message in messages)
+
     # --- paho's network thread -------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
         if getattr(reason, "is_failure", False):
