@@ -16,9 +16,9 @@ from offsite.startup import err, load_or_exit
 
 if TYPE_CHECKING:
     from edge.box import BoxSink, EdgeSettings, RunningConfig
+    from edge.config import SiteConfig
     from edge.readings import ReadingsOutbox
     from edge.sensors import BoxSensors
-    from edge.config import SiteConfig
     from edge.uplink import HubUplink
     from hub.config import Deployment
 
