@@ -116,6 +116,10 @@ def test_the_demo_serves_its_dashboard_with_its_alerts_until_interrupted(
         "待处理"
     )
     expect(operator.locator(".live")).to_have_text("实时")
+    # The camera wall shows each camera's latest analysed frame (the looping clips renew them).
+    operator.locator(".nav-cameras").click()
+    for camera in ("hall-window-1", "hall-waiting"):
+        expect(operator.locator(f".camera-{camera} img.frame")).to_be_visible(timeout=20_000)
     operator.context.close()
 
     department = browser.new_context(locale="zh-CN").new_page()
