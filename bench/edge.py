@@ -4,7 +4,11 @@
 
 1. *Straight* (the reference): each event's 50 KB snapshot PUT, then the event POSTed, by the
    uplink alone, nothing on disk. *Outbox*: the same through `hub.spool.DurableSink` (each
-   snapshot and event committed to SQLite with synchronous=FULL first). Interleaved, two rounds.
+   snapshot and event committed to SQLite first, synced only when the hub did not take it at
+   once). Interleaved, `--rounds` rounds in alternating order, median.
+   *The outbox alone*: its time per event (snapshot and event) in front of a sink that takes
+   everything at once without any I/O, and the same with the WAL synced at every hand-over (as
+   the outbox did before: ``synchronous=FULL``), to show what a hub on another machine would see.
 2. *Catch-up*: a backlog spooled while the hub was unreachable (8 cameras for 10 minutes, an event
    each every 10 s by default: 480 events, each with its snapshot) is delivered at `--pace`
    entries a second once the hub is back. Measured: the time to drain, and the operators' first
@@ -17,11 +21,13 @@ afterwards. The hub runs as `offsite up --api` in a process of its own.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,9 +38,9 @@ from api.auth import create_token
 from bench.scratch import scratch_database
 from bench.serving import offsite_up
 from edge.uplink import HubUplink
-from hub.events import Event
+from hub.events import Event, Outcome
 from hub.host import free_port
-from hub.sink import EventSink
+from hub.sink import Delivery, EventSink, Fate
 from hub.spool import DurableSink
 from hub.store.db import open_database
 from hub.store.migrate import upgrade
@@ -67,6 +73,41 @@ def send(sink: EventSink, events: list[Event], snapshot_bytes: int) -> None:
             picture = JPEG + n.to_bytes(8, "big") + os.urandom(snapshot_bytes - len(JPEG) - 8)
             e = e.model_copy(update={"evidence": [sink.keep(picture, "image/jpeg")]})
         sink.take([e])
+
+
+class Nowhere:
+    """A sink that takes everything at once and keeps nothing: the outbox's own cost shows."""
+
+    def take(self, events: Sequence[Event]) -> list[Delivery]:
+        return [Delivery(e.id, Fate.TAKEN, Outcome.OPENED) for e in events]
+
+    def keep(self, data: bytes, media_type: str) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    def attach(self, event_id: str, evidence: Sequence[str]) -> None:
+        return None
+
+
+class SyncedAlways(DurableSink):
+    """The outbox as it was: every hand-over synced, taken at once or not."""
+
+    def _hand_over(self, seqs: list[int]) -> dict[int, Delivery]:
+        done = super()._hand_over(seqs)
+        self._sync()
+        return done
+
+
+def alone(sink_of: type[DurableSink], events: list[Event], kb: int, tmp: Path) -> float:
+    """Milliseconds per event (with its snapshot) that the outbox adds in front of `Nowhere`."""
+    sink = sink_of(tmp / f"alone-{events[0].id}.sqlite", Nowhere())
+    try:
+        start = time.perf_counter()
+        send(sink, events, kb * 1024)
+        took = time.perf_counter() - start
+        assert sink.depth() == 0
+    finally:
+        sink.close()
+    return took * 1000 / len(events)
 
 
 def rate(
@@ -146,6 +187,7 @@ def catch_up(url: str, box: str, operator: str, args: argparse.Namespace, tmp: P
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=300, help="per configuration and round")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of each comparison")
     parser.add_argument("--snapshot-kb", type=int, default=50)
     parser.add_argument("--backlog", type=int, default=480, help="events spooled during the outage")
     parser.add_argument("--pace", type=float, default=20.0, help="the outbox's catch_up_per_s")
@@ -171,16 +213,31 @@ def main() -> None:
             start = datetime.now(UTC) - timedelta(hours=1)
             straight: list[float] = []
             spooled: list[float] = []
-            for round_ in range(2):
-                for name, sink_of, out in (("straight", None, straight), ("outbox", DurableSink, spooled)):
+            ratios: list[float] = []
+            for round_ in range(args.rounds):
+                setups = [("straight", None, straight), ("outbox", DurableSink, spooled)]
+                for name, sink_of, out in setups[:: 1 if round_ % 2 == 0 else -1]:
                     events = scenario(f"{name}{round_}", args.events, start, timedelta(seconds=1))
                     start += timedelta(seconds=args.events)
                     out.append(rate(sink_of, url, box, events, args.snapshot_kb, tmp))
-            s, o = statistics.median(straight), statistics.median(spooled)
+                ratios.append(spooled[-1] / straight[-1])
+            s, o, r = statistics.median(straight), statistics.median(spooled), statistics.median(ratios)
             console.print(
-                f"{args.events} events with {args.snapshot_kb} KB snapshots, median of 2 rounds:"
+                f"{args.events} events with {args.snapshot_kb} KB snapshots, median of {args.rounds} rounds:"
                 f" straight {s:.1f} ev/s {[round(x, 1) for x in straight]}, outbox {o:.1f} ev/s"
-                f" {[round(x, 1) for x in spooled]}: ratio {o / s:.2f} (cost {100 * (1 - o / s):.0f} %)"
+                f" {[round(x, 1) for x in spooled]}: ratio of each round {[round(x, 2) for x in ratios]},"
+                f" median {r:.2f} (cost {100 * (1 - r):.0f} %)"
+            )
+            own: dict[str, list[float]] = {"synced when kept": [], "synced always": []}
+            for round_ in range(args.rounds):
+                for name, sink_of in (("synced when kept", DurableSink), ("synced always", SyncedAlways)):
+                    events = scenario(f"alone-{name.split()[-1]}-{round_}", args.events, start, timedelta(0))
+                    own[name].append(alone(sink_of, events, args.snapshot_kb, tmp))
+            console.print(
+                "the outbox alone, ms per event and its snapshot: "
+                + "; ".join(
+                    f"{k} {statistics.median(v):.3f} {[round(x, 3) for x in v]}" for k, v in own.items()
+                )
             )
             catch_up(url, box, operator, args, tmp)
 

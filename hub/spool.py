@@ -1,13 +1,20 @@
 """A durable `EventSink`: an on-disk spool in front of another sink (the hub, or an uplink).
 
 Everything handed over (events, evidence files, late attachments) is first committed to a SQLite
-file in WAL mode with ``synchronous=FULL``, so it outlives a crash of the producer (``kill -9``)
-and a power cut (the removal of delivered entries is not synced on its own: lost, it only
-delivers them again). Then it is delivered in the order it came (so in order per source), the oldest
-first, to the sink behind: straight away when that sink is up, by a background thread with
-backoff while it is away. An entry leaves the spool only in the transaction after its delivery;
-a crash between the two delivers it again, which the hub's intake, idempotent by event id, takes
-as a duplicate: every event counts exactly once. Events and the snapshots they cite go before
+file in WAL mode, so it outlives a crash of the producer (``kill -9``: the commit is in the WAL,
+which the operating system holds). Then it is delivered in the order it came (so in order per
+source), the oldest first, to the sink behind: straight away when that sink is up, by a
+background thread with backoff while it is away. The WAL is synced to the disk (so that it also
+outlives a power cut) only for what the sink behind did not take before the producer's call
+returns: an entry the hub took at once has the hub's commit as its durable copy, and a power cut
+before the call returns loses it as it would lose one the producer had not handed over yet (the
+producer's own state goes with it). So the sink costs no sync while the hub is up, one per call
+while it is away (``synchronous=NORMAL``; the removal of delivered entries is never synced on its
+own: lost, it only delivers them again).
+
+An entry leaves the spool only in the transaction after its delivery; a crash between the two
+delivers it again, which the hub's intake, idempotent by event id, takes as a duplicate: every
+event counts exactly once. Events and the snapshots they cite go before
 clips and late attachments: after an outage the hub learns what happened before it gets the
 heavy evidence.
 
@@ -19,11 +26,17 @@ than wait.
 An event the hub refuses (`EventRejected`, or data the database refuses) is moved to the
 ``refused`` table with the reason: recorded, not retried forever.
 
+Tracked detections (`keep_detections`, the rows `vision.sink.DetectionSampler` takes for
+occupancy and dwell) wait in a table of their own and go last: the drainer thread delivers them,
+several spooled batches in one call, once the events, evidence and attachments are through, to a
+sink behind that takes them (`DetectionTarget`). They are statistics: never synced on their own,
+never delivered in a producer's thread.
+
 A spool may be bounded (`limit_bytes`, counted over what it holds): past the limit it evicts
-evidence, clips (``video/*``) before snapshots, oldest first, and never an event, which stays
-while the disk holds one more. An evicted file's hash leaves the spooled events and attachments
-that cite it (the hub would refuse a citation of a file it never got) and is named in the
-event's payload under ``evicted_evidence``, so the loss shows at the hub.
+tracked detections first, then evidence, clips (``video/*``) before snapshots, oldest first, and
+never an event, which stays while the disk holds one more. An evicted file's hash leaves the
+spooled events and attachments that cite it (the hub would refuse a citation of a file it never
+got) and is named in the event's payload under ``evicted_evidence``, so the loss shows at the hub.
 
 Why SQLite: it is in the standard library, one file, transactional, and its WAL mode lets the
 producer append while the drainer reads; the spool holds a few thousand small rows at most.
@@ -32,19 +45,24 @@ producer append while the drainer reads; the spool holds a few thousand small ro
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from pydantic import JsonValue
 
 from hub.events import Event
 from hub.sink import Delivery, EventSink, Fate, HubUnavailable
+from hub.store.detections import DetectionRow
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +84,12 @@ CREATE TABLE IF NOT EXISTS refused (
     reason     TEXT NOT NULL,
     refused_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS detections (  -- tracked detections, a batch a row: delivered last, evicted first
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    rows       INTEGER NOT NULL,
+    body       BLOB NOT NULL,  -- JSON: a list of [time, camera, label, confidence, [x1, y1, x2, y2], track]
+    spooled_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS evicted (  -- evidence evicted lately: an entry citing it later drops it
     key        TEXT PRIMARY KEY,
     evicted_at REAL NOT NULL
@@ -74,6 +98,17 @@ CREATE TABLE IF NOT EXISTS evicted (  -- evidence evicted lately: an entry citin
 BATCH = 200  # entries read from the spool per round: bounds memory while a long backlog drains
 MAX_BACKOFF = 5.0  # seconds between retries while the sink behind is away
 EVICTED_KEPT = 86400.0  # seconds an evicted hash is remembered: longer than a clip takes to cut
+DETECTIONS_PER_CALL = 2000  # tracked detections handed to the sink behind in one call (one request)
+
+
+@runtime_checkable
+class DetectionTarget(Protocol):
+    """A sink behind the spool that also takes tracked detections (an edge box's uplink)."""
+
+    def store_detections(self, rows: Sequence[DetectionRow]) -> None:
+        """Store `rows` (a row sent again is stored once); raises `HubUnavailable` when it cannot
+        now, another exception when it refuses them."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +131,15 @@ class SpoolStats:
     evicted_clips: int = 0  # evidence evicted to stay under the limit, clips first
     evicted_snapshots: int = 0
     evicted_bytes: int = 0
+    evicted_detections: int = 0  # tracked detections evicted (before any evidence), rows
+    evicted_detection_batches: int = 0
+    detections_delivered: int = 0  # rows the sink behind took
     last_error: str = ""
 
     @property
     def evicted(self) -> int:
-        return self.evicted_clips + self.evicted_snapshots
+        """Entries evicted: evidence files and batches of tracked detections."""
+        return self.evicted_clips + self.evicted_snapshots + self.evicted_detection_batches
 
 
 class DurableSink:
@@ -125,8 +164,10 @@ class DurableSink:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # synced where it matters: `_sync`
         self._db.executescript(_SCHEMA)
+        self._wal = path.with_name(path.name + "-wal")
+        self._synced_folder = False
         # What the spool holds, kept up to date as entries come and go so that a bounded spool's
         # appends need not add it up each time; added up again whenever it crosses the bound.
         self._bytes = self._held()
@@ -139,6 +180,7 @@ class DurableSink:
         self._results_lock = threading.Lock()
         self._awaited: set[int] = set()  # entries whose producer waits for their delivery
         self._results: dict[int, Delivery] = {}  # their deliveries, until the producer takes them
+        self._detections_waiting = True  # a previous run may have left some
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drainer = threading.Thread(target=self._drain_loop, name="spool-drainer", daemon=True)
@@ -151,17 +193,41 @@ class DurableSink:
         rows = [("event", e.id, e.model_dump_json().encode(), "", now) for e in events]
         seqs = self._append(rows)
         self.stats.spooled += len(events)
-        done = self._deliver_now(seqs)
+        done = self._hand_over(seqs)
         return [done.get(seq) or Delivery(e.id, Fate.SPOOLED) for seq, e in zip(seqs, events, strict=True)]
 
     def keep(self, data: bytes, media_type: str) -> str:
         sha = hashlib.sha256(data).hexdigest()
-        self._deliver_now(self._append([("evidence", sha, data, media_type, self.clock())]))
+        self._hand_over(self._append([("evidence", sha, data, media_type, self.clock())]))
         return sha
 
     def attach(self, event_id: str, evidence: Sequence[str]) -> None:
         body = ",".join(evidence).encode()
-        self._deliver_now(self._append([("attach", event_id, body, "", self.clock())]))
+        self._hand_over(self._append([("attach", event_id, body, "", self.clock())]))
+
+    def keep_detections(self, rows: Sequence[DetectionRow]) -> None:
+        """Spool tracked detections; the drainer thread delivers them, within a second, after what
+        else is waiting. Not synced: a power cut may lose the last seconds of statistics."""
+        if not rows:
+            return
+        body = json.dumps(
+            [[r.time.isoformat(), r.camera, r.label, r.confidence, list(r.box), r.track_id] for r in rows],
+            separators=(",", ":"),
+        ).encode()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO detections (rows, body, spooled_at) VALUES (?, ?, ?)",
+                (len(rows), body, self.clock()),
+            )
+            self._bytes += len(body)
+            if self.limit_bytes is not None and self._bytes > self.limit_bytes:
+                self._evict(db, self.limit_bytes)
+        self._detections_waiting = True
+
+    def detections_waiting(self) -> int:
+        """Tracked detections waiting in the spool, rows."""
+        with self._db_lock:
+            return int(self._db.execute("SELECT coalesce(sum(rows), 0) FROM detections").fetchone()[0])
 
     # --- state ----------------------------------------------------------------------------------
     def depth(self) -> int:
@@ -182,7 +248,12 @@ class DurableSink:
             return self._held()
 
     def _held(self) -> int:
-        return int(self._db.execute("SELECT coalesce(sum(length(body)), 0) FROM spool").fetchone()[0])
+        return int(
+            self._db.execute(
+                "SELECT (SELECT coalesce(sum(length(body)), 0) FROM spool)"
+                " + (SELECT coalesce(sum(length(body)), 0) FROM detections)"
+            ).fetchone()[0]
+        )
 
     def refusals(self) -> list[tuple[str, str, str]]:
         """(kind, key, reason) of every entry refused, oldest first."""
@@ -205,12 +276,16 @@ class DurableSink:
         }
 
     def drain(self, timeout: float) -> bool:
-        """Wait until the spool is empty (True) or `timeout` seconds pass (False)."""
+        """Wait until the spool is empty, tracked detections included (True), or `timeout` seconds
+        pass (False)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             self._wake.set()
             with self._db_lock:
-                empty = self._db.execute("SELECT 1 FROM spool LIMIT 1").fetchone() is None
+                empty = (
+                    self._db.execute("SELECT 1 FROM spool LIMIT 1").fetchone() is None
+                    and self._db.execute("SELECT 1 FROM detections LIMIT 1").fetchone() is None
+                )
             if empty:
                 return True
             time.sleep(0.05)
@@ -244,9 +319,13 @@ class DurableSink:
             return seqs
 
     def _evict(self, db: sqlite3.Connection, limit: int) -> None:
-        """Evict evidence, clips first, oldest first, until the spool holds at most `limit` bytes;
-        events stay whatever they weigh. Inside the appending transaction."""
+        """Evict tracked detections, then evidence, clips first, oldest first, until the spool holds
+        at most `limit` bytes; events stay whatever they weigh. Inside the appending transaction."""
         size = self._held()
+        if size <= limit:
+            self._bytes = size
+            return
+        size = self._evict_detections(db, size, limit)
         if size <= limit:
             self._bytes = size
             return
@@ -287,6 +366,59 @@ class DurableSink:
                 self.stats.evicted_snapshots,
             )
 
+    def _hand_over(self, seqs: list[int]) -> dict[int, Delivery]:
+        """Deliver `seqs` now if the sink behind takes them; what it did not take is synced to the
+        disk before the producer goes on. The deliveries of `seqs`."""
+        done = self._deliver_now(seqs)
+        if len(done) < len(seqs):
+            self._sync()
+        return done
+
+    def _sync(self) -> None:
+        """Make every commit so far outlive a power cut: the WAL's writes, and the first time the
+        folder's entry of the WAL (as ``synchronous=FULL`` would at each commit)."""
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:  # checkpointed and removed: the commits are in the synced file
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if not self._synced_folder:
+            folder = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+            self._synced_folder = True
+
+    def _evict_detections(self, db: sqlite3.Connection, size: int, limit: int) -> int:
+        """Evict batches of tracked detections, oldest first, until `size` is under `limit`; the
+        size left."""
+        rows = batches = 0
+        for seq, count, length in db.execute(
+            "SELECT seq, rows, length(body) FROM detections ORDER BY seq"
+        ).fetchall():
+            if size <= limit:
+                break
+            db.execute("DELETE FROM detections WHERE seq = ?", (seq,))
+            size -= int(length)
+            rows += int(count)
+            batches += 1
+            self.stats.evicted_bytes += int(length)
+        if batches:
+            self.stats.evicted_detections += rows
+            self.stats.evicted_detection_batches += batches
+            log.warning(
+                "outbox over its limit of %d bytes: evicted %d tracked detection(s) (%d so far) before"
+                " any evidence",
+                limit,
+                rows,
+                self.stats.evicted_detections,
+            )
+        return size
+
     def _deliver_now(self, seqs: list[int]) -> dict[int, Delivery]:
         """Deliver in the caller's thread while the sink behind is up (after whatever is spooled
         before `seqs`); while it is away, the drainer thread retries. The deliveries of `seqs`."""
@@ -309,20 +441,20 @@ class DurableSink:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            if not (woken or self._away or pause):
+            if not (woken or self._away or pause or self._detections_waiting):
                 continue  # the producers deliver while the sink behind is up
             with self._drain_lock:
                 try:
-                    pause = self._drain()
+                    pause = self._drain(detections=True)
                 except Exception:  # the drainer must outlive a bug in one delivery
                     log.exception("spool drainer error")
                     pause = 0.0
             delay = min(delay * 2, MAX_BACKOFF) if self._away else 0.2
 
-    def _drain(self) -> float:
+    def _drain(self, detections: bool = False) -> float:
         """Deliver the spool, oldest first (events and the snapshots they cite before clips and
-        attachments), until it is empty or the sink behind is away: 0; or until the pace holds it
-        back: the seconds to wait."""
+        attachments, then with `detections` the tracked detections), until it is empty or the sink
+        behind is away: 0; or until the pace holds it back: the seconds to wait."""
         while not self._stop.is_set():
             allowed = self._allowed()
             if allowed < 1:
@@ -335,14 +467,16 @@ class DurableSink:
                     " ORDER BY kind = 'attach' OR media_type LIKE 'video/%', seq",
                     (min(BATCH, allowed),),
                 ).fetchall()
-            if not rows:
-                self._away = self._catching_up = False
-                return 0.0
-            self._tokens -= len(rows)
-            entries = [_Entry(int(s), str(k), str(key), bytes(b), str(m)) for s, k, key, b, m in rows]
             try:
-                for run in _runs(entries):
-                    self._deliver(run)
+                if not rows:
+                    if not (detections and self._deliver_detections()):
+                        self._away = self._catching_up = False
+                        return 0.0
+                else:
+                    self._tokens -= len(rows)
+                    entries = [_Entry(int(s), str(k), str(key), bytes(b), str(m)) for s, k, key, b, m in rows]
+                    for run in _runs(entries):
+                        self._deliver(run)
             except HubUnavailable as exc:
                 if not self._away:
                     log.warning("hub away (%s): spooling until it is back", exc)
@@ -366,6 +500,74 @@ class DurableSink:
         self._tokens = min(max(rate, 1.0), self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         return int(self._tokens)
+
+    def _deliver_detections(self) -> bool:
+        """Hand the oldest spooled batches of tracked detections (up to `DETECTIONS_PER_CALL` rows)
+        to the sink behind in one call; whether there were any. A refused call is tried again batch
+        by batch, to record aside only the batch refused."""
+        if not isinstance(self.target, DetectionTarget):
+            self._detections_waiting = False
+            return False
+        with self._db_lock:  # a batch spooled after this read sets the flag again
+            self._detections_waiting = False
+            spooled = self._db.execute(
+                "SELECT seq, rows, body FROM detections ORDER BY seq LIMIT 200"
+            ).fetchall()
+        batches: list[tuple[int, bytes]] = []
+        total = 0
+        for seq, count, body in spooled:
+            if batches and total + int(count) > DETECTIONS_PER_CALL:
+                break
+            batches.append((int(seq), bytes(body)))
+            total += int(count)
+        if not batches:
+            return False
+        self._tokens -= 1
+        try:
+            self.target.store_detections([row for _, body in batches for row in _detection_rows(body)])
+        except HubUnavailable:
+            raise
+        except Exception as exc:
+            if len(batches) > 1:
+                for seq, body in batches:
+                    self._store_detections_alone(self.target, seq, body)
+                return True
+            self._refuse_detections(batches[0][0], f"{type(exc).__name__}: {exc}")
+            return True
+        self._settle_detections([seq for seq, _ in batches], total)
+        return True
+
+    def _store_detections_alone(self, target: DetectionTarget, seq: int, body: bytes) -> None:
+        rows = _detection_rows(body)
+        try:
+            target.store_detections(rows)
+        except HubUnavailable:
+            raise
+        except Exception as exc:
+            self._refuse_detections(seq, f"{type(exc).__name__}: {exc}")
+            return
+        self._settle_detections([seq], len(rows))
+
+    def _refuse_detections(self, seq: int, reason: str) -> None:
+        log.warning("spooled tracked detections (batch %d) refused: %s", seq, reason)
+        with self._transaction() as db:
+            db.execute(  # numbered apart from the spool's entries, which are positive
+                "INSERT OR REPLACE INTO refused VALUES (?, 'detections', ?, ?, ?)",
+                (-seq, f"batch {seq}", reason[:500], self.clock()),
+            )
+            self._forget_detections(db, [seq])
+        self.stats.refused += 1
+
+    def _settle_detections(self, seqs: list[int], rows: int) -> None:
+        with self._transaction() as db:
+            self._forget_detections(db, seqs)
+        self.stats.detections_delivered += rows
+
+    def _forget_detections(self, db: sqlite3.Connection, seqs: list[int]) -> None:
+        for seq in seqs:
+            row = db.execute("DELETE FROM detections WHERE seq = ? RETURNING length(body)", (seq,)).fetchone()
+            if row is not None:  # not evicted meanwhile
+                self._bytes -= int(row[0])
 
     def _deliver(self, run: list[_Entry]) -> None:
         """Deliver a run of entries of one kind; each leaves the spool once delivered or refused."""
@@ -403,9 +605,9 @@ class DurableSink:
         if not entries:
             return
         now = self.clock()
-        # Not synced on its own: a settlement lost in a power cut delivers its entries again, which
-        # the hub takes as duplicates; the next append's sync makes it durable with itself.
-        with self._transaction(synced=False) as db:
+        # Never synced on its own: a settlement lost in a power cut delivers its entries again,
+        # which the hub takes as duplicates.
+        with self._transaction() as db:
             for entry, outcome in zip(entries, outcomes, strict=True):
                 if outcome.fate is Fate.REFUSED:
                     db.execute(
@@ -424,12 +626,9 @@ class DurableSink:
                     self._results[entry.seq] = outcome
 
     @contextmanager
-    def _transaction(self, synced: bool = True) -> Iterator[sqlite3.Connection]:
-        """A write transaction; `synced`: its commit waits for the disk (synchronous=FULL), else
-        it is written to the WAL and synced with the next synced commit (NORMAL)."""
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed to the WAL (not synced: `_sync`)."""
         with self._db_lock:
-            if not synced:
-                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -438,9 +637,6 @@ class DurableSink:
                 raise
             else:
                 self._db.execute("COMMIT")
-            finally:
-                if not synced:
-                    self._db.execute("PRAGMA synchronous=FULL")
 
 
 def _uncite_evicted(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, str, float]]) -> None:
@@ -497,6 +693,13 @@ def _uncite(db: sqlite3.Connection, gone: set[str]) -> None:
             }
         )
         db.execute("UPDATE spool SET body = ? WHERE seq = ?", (event.model_dump_json().encode(), seq))
+
+
+def _detection_rows(body: bytes) -> list[DetectionRow]:
+    return [
+        DetectionRow(datetime.fromisoformat(at), camera, label, float(conf), (x1, y1, x2, y2), int(track))
+        for at, camera, label, conf, (x1, y1, x2, y2), track in json.loads(body)
+    ]
 
 
 def _runs(entries: list[_Entry]) -> Iterator[list[_Entry]]:
