@@ -28,6 +28,7 @@ from hub.config import Deployment
 from hub.events import Event
 from hub.sink import Delivery, HubUnavailable
 from hub.spool import DurableSink
+from hub.store.detections import DetectionRow
 from vision.detectors import Detector
 from vision.service import Reconfigured, VisionService
 
@@ -78,8 +79,10 @@ def site_cameras(deployment: Deployment, site: str | None) -> tuple[str, Deploym
 
 
 class BoxSink:
-    """Where the box's analysis delivers (a `vision.sink.CameraSink`): events and evidence into the
-    outbox, camera status kept for the heartbeat and turned into the `offline` rules' events."""
+    """Where the box's analysis delivers (a `vision.sink.CameraSink` and `DetectionRecorder`):
+    events, evidence and the sampled tracked detections into the outbox (the detections go to the
+    hub's `POST /edge/detections` after everything else), camera status kept for the heartbeat and
+    turned into the `offline` rules' events."""
 
     def __init__(self, outbox: DurableSink, deployment: Deployment) -> None:
         self.outbox = outbox
@@ -104,6 +107,13 @@ class BoxSink:
 
     def attach(self, event_id: str, evidence: Sequence[str]) -> None:
         self.outbox.attach(event_id, evidence)
+
+    def record(self, rows: Sequence[DetectionRow]) -> None:
+        """Spool `rows` (the outbox's drainer sends what waits, a second's worth in one request)."""
+        self.outbox.keep_detections(rows)
+
+    def flush(self) -> None:
+        """Nothing waits in memory: `record` spooled it."""
 
     def camera_status(self, change: StatusChange) -> None:
         if change.camera in self.cameras:  # not a removed camera's last word

@@ -19,6 +19,7 @@ import httpx
 
 from hub.events import Event, Outcome
 from hub.sink import Delivery, Fate, HubUnavailable
+from hub.store.detections import DetectionRow
 from iot.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,25 @@ class HubUplink:
         answer = self._send("POST", "/edge/readings", json={"site": site, "readings": rows})
         _raise_refusal(answer, "readings")
         return int(answer.json()["stored"])
+
+    # --- hub.spool.DetectionTarget -------------------------------------------------------------
+    def store_detections(self, rows: Sequence[DetectionRow]) -> None:
+        """POST /edge/detections (the hub stores a row sent again once); raises `HubUnavailable`
+        or `Refused`."""
+        body = {
+            "detections": [
+                {
+                    "time": r.time.isoformat(),
+                    "camera": r.camera,
+                    "label": r.label,
+                    "confidence": r.confidence,
+                    "box": list(r.box),
+                    "track_id": r.track_id,
+                }
+                for r in rows
+            ]
+        }
+        _raise_refusal(self._send("POST", "/edge/detections", json=body), "tracked detections")
 
     # --- config -------------------------------------------------------------------------------
     def site_config(self, etag: str | None) -> str | None:
