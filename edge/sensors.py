@@ -5,7 +5,9 @@ The box takes the same payloads as the hub's ingest, with the same receive loops
 (`iot.receiver`, `iot.mqtt5_receiver`, `iot.payloads` with its units), from the site's own broker
 (``OFFSITE_MQTT_URL`` and the other ``OFFSITE_MQTT_*`` variables, as for the hub's ingest, else
 the config's `broker.url`). A message is acknowledged once its readings are committed to the
-readings outbox (`edge.readings`), which ships them to the hub's `POST /edge/readings`.
+readings outbox (`edge.readings`), which ships them to the hub's `POST /edge/readings`. A box
+takes its site's sensors when the site says so (``sensors_at_edge: true``); the hub's own ingest
+then leaves them alone (`hub.config.edge.hub_sensors`), so that each sensor is judged in one place.
 
 Where the rules judge: on the box, as they do for its cameras. The box runs the same
 `iot.rules.SensorRules` on the readings as they are committed and puts their events into the
@@ -29,10 +31,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 
 from edge.readings import ReadingsOutbox
 from hub.config import Deployment, Settings
+from hub.config.edge import sensors_of
 from hub.events import Event
 from hub.sink import EventSink
 from iot.clock import BACKLOG_LAG
@@ -41,31 +43,11 @@ from iot.payloads import Decoder
 from iot.readings import Reading
 from iot.receiver import BrokerAddress, Message, MqttReceiver
 from iot.rules import SensorRules
-from iot.rules.base import SensorRuleModel
 from iot.stats import IngestStats
 
 log = logging.getLogger(__name__)
 
 TICK_EVERY = 1.0  # seconds between the rules' clock ticks (silences, durations)
-
-
-def sensor_part(deployment: Deployment, site: str) -> Deployment:
-    """`deployment` cut to `site`'s sensors, gateways and the sensor rules watching them."""
-    rules = [
-        r for r in deployment.rules
-        if isinstance(r, SensorRuleModel) and deployment.rule_site.get(r.id) == site
-    ]  # fmt: skip
-    part = deployment.model_copy(
-        update={
-            "sensors": [s for s in deployment.sensors if s.site == site],
-            "gateways": [g for g in deployment.gateways if g.site == site],
-            "rules": rules,
-        }
-    )
-    for name, attribute in vars(type(part)).items():  # a copy keeps the original's cached lookups
-        if isinstance(attribute, cached_property):
-            part.__dict__.pop(name, None)
-    return part
 
 
 def site_broker(deployment: Deployment) -> BrokerAddress:
@@ -94,7 +76,7 @@ class BoxSensors:
     stats: IngestStats = field(default_factory=IngestStats)
 
     def __post_init__(self) -> None:
-        self.deployment = sensor_part(self.deployment, self.site)
+        self.deployment = sensors_of(self.deployment, {self.site})
         self._stop = threading.Event()
         receiver = Mqtt5Receiver if self.broker.mqtt5 else MqttReceiver
         self.receiver: Mqtt5Receiver | MqttReceiver = receiver(
@@ -108,15 +90,16 @@ class BoxSensors:
 
     @property
     def wanted(self) -> bool:
-        """Whether the site has sensors for the box to take."""
-        return bool(self.deployment.sensors)
+        """Whether the box takes the site's sensors: the site says so (`sensors_at_edge`; else
+        the hub's ingest takes them) and has some."""
+        return self.deployment.site_by_id[self.site].sensors_at_edge and bool(self.deployment.sensors)
 
     def changed(self, deployment: Deployment) -> bool:
         """Whether `deployment` changes what the box's sensors take or how they are judged."""
-        new = sensor_part(deployment, self.site)
+        new = sensors_of(deployment, {self.site})
         now = self.deployment
-        return (new.sensors, new.gateways, new.rules, new.iot, new.broker, new.timezone) != (
-            now.sensors, now.gateways, now.rules, now.iot, now.broker, now.timezone
+        return (new.sites, new.sensors, new.gateways, new.rules, new.iot, new.broker, new.timezone) != (
+            now.sites, now.sensors, now.gateways, now.rules, now.iot, now.broker, now.timezone
         )  # fmt: skip
 
     def start(self, *, wait: float = 10.0) -> None:

@@ -83,6 +83,12 @@ class Site(Model):
     object: CreditCode | None = Field(
         default=None, description="The supervised object operating the site, if there is one"
     )
+    sensors_at_edge: bool = Field(
+        default=False,
+        description="The site's sensors publish to a broker on the site that its edge box takes"
+        " (`offsite edge`): the box judges their rules and ships their readings; the hub's own"
+        " sensor ingest (`offsite iot run`) leaves them alone",
+    )
 
 
 class Department(Model):

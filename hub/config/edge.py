@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -74,3 +75,33 @@ def site_slice(document: dict[str, Any], deployment: Deployment, site: str) -> d
         if isinstance(part.get(name), list):
             part[name] = [e for e in part[name] if isinstance(e, dict) and keep(e)]
     return part
+
+
+def sensors_of(deployment: Deployment, sites: Collection[str]) -> Deployment:
+    """`deployment` with only the sensors and gateways of `sites`, and without the rules watching
+    any other sensor or gateway: what one sensor ingest takes and judges. The hub's ingest takes
+    the sites whose sensors are not at an edge box (`Site.sensors_at_edge`); a box, its own site."""
+    kept = {s.id for s in deployment.sensors if s.site in sites}
+    kept |= {g.id for g in deployment.gateways if g.site in sites}
+    devices = ("sensor:", "gateway:")
+
+    def wanted(source: str | None) -> bool:
+        return source is None or not source.startswith(devices) or source.split(":", 1)[1] in kept
+
+    part = deployment.model_copy(
+        update={
+            "sensors": [s for s in deployment.sensors if s.site in sites],
+            "gateways": [g for g in deployment.gateways if g.site in sites],
+            "rules": [r for r in deployment.rules if wanted(deployment.rule_source[r.id])],
+        }
+    )
+    for name, attribute in vars(type(part)).items():  # a copy keeps the original's cached lookups
+        if isinstance(attribute, cached_property):
+            part.__dict__.pop(name, None)
+    return part
+
+
+def hub_sensors(deployment: Deployment) -> Deployment:
+    """`deployment` for the hub's own sensor ingest: the sensors of the sites without an edge box
+    taking them (`Site.sensors_at_edge`)."""
+    return sensors_of(deployment, {s.id for s in deployment.sites if not s.sensors_at_edge})

@@ -67,6 +67,7 @@ def run(
     Start several with `iot.share_group` set to split the load: each adds its host name to
     `broker.client_id`; on one host give each its own --client-id.
     """
+    from hub.config.edge import hub_sensors
     from hub.counters import CounterSink
     from hub.runtime import Hub
     from hub.sink import InProcessSink
@@ -81,7 +82,8 @@ def run(
     name = client_id or client_id_for(loaded.deployment)
     # Rule events wait on disk while the database is away; delivered in order once it is back.
     spool = DurableSink(settings.data_dir / "spool" / f"iot-{name}.sqlite", InProcessSink.of(hub, "iot"))
-    ingest = SensorIngest(loaded.deployment, hub.db, broker, client_id=name, sink=spool)
+    # Sensors an edge box takes (`sites[].sensors_at_edge`) are the box's to judge, not this ingest's.
+    ingest = SensorIngest(hub_sensors(loaded.deployment), hub.db, broker, client_id=name, sink=spool)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest.start()

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from edge.readings import ReadingsOutbox
 from edge.sensors import BoxSensors
@@ -25,6 +26,7 @@ from edge.uplink import HubUplink
 from harness.mosquitto import Broker, start_broker
 from harness.tcpproxy import TcpProxy
 from hub.config import load_config
+from hub.config.edge import hub_sensors
 from hub.host import wait_until
 from hub.sink import HubUnavailable
 from hub.spool import DurableSink
@@ -43,9 +45,24 @@ SOURCE = "sensor:coldstore-gas"
 LEVELS = [10.0, 10.0, 25.0, 26.0, 27.0, 28.0, 29.0, 10.0, 9.0, 8.0]
 
 
+def edge_config(folder: Path) -> Path:
+    """The demo's deployment with the cold store's sensors taken by its edge box."""
+    data = yaml.safe_load((REPO / "configs" / "demo.yaml").read_text(encoding="utf-8"))
+    for site in data["sites"]:
+        site["sensors_at_edge"] = site["id"] == SITE
+    path = folder / "edge.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 @pytest.fixture
-def hub(embedded_server: Server, tmp_path: Path) -> Iterator[Api]:
-    with serve(embedded_server, tmp_path / "hub", callers=CALLERS) as started:
+def config(tmp_path: Path) -> Path:
+    return edge_config(tmp_path)
+
+
+@pytest.fixture
+def hub(embedded_server: Server, tmp_path: Path, config: Path) -> Iterator[Api]:
+    with serve(embedded_server, tmp_path / "hub", str(config), CALLERS) as started:
         yield started
 
 
@@ -88,7 +105,7 @@ class Box:
 
 
 def start_box(folder: Path, url: str, token: str, broker: Broker, timeout: float = TIMEOUT) -> Box:
-    deployment = load_config(REPO / "configs" / "demo.yaml").deployment
+    deployment = load_config(edge_config(folder.parent)).deployment
     uplink = RecordingUplink(url, token, timeout=timeout)
     events = DurableSink(folder / "outbox.sqlite", uplink)
     readings = ReadingsOutbox(folder / "readings.sqlite", uplink, SITE)
@@ -218,6 +235,17 @@ def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_st
     assert len(readings_at_hub(hub)) == 2
 
 
+def test_the_sensors_a_box_takes_are_left_alone_by_the_hubs_ingest(tmp_path: Path) -> None:
+    deployment = load_config(edge_config(tmp_path)).deployment
+    at_hub = hub_sensors(deployment)
+    assert {s.site for s in deployment.sensors} - {s.site for s in at_hub.sensors} == {SITE}
+    assert "coldstore-gas-high" not in at_hub.rule_by_id and "coldstore-gas" not in at_hub.sensor_by_id
+    others = {r.id for r in deployment.rules if deployment.rule_site.get(r.id) != SITE}
+    assert others <= set(at_hub.rule_by_id)  # the other sites' rules stay
+    unmarked = load_config(REPO / "configs" / "demo.yaml").deployment
+    assert len(hub_sensors(unmarked).sensors) == len(unmarked.sensors)  # by default the hub takes all
+
+
 class AwayUplink:
     def readings(self, site: str, readings: Sequence[Reading]) -> int:
         raise HubUnavailable("the hub is away", [])
@@ -248,7 +276,7 @@ def box_command(folder: Path, url: str, token: str, broker: Broker) -> subproces
         "OFFSITE_HEARTBEAT_EVERY": "1",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "offsite.cli", "edge", "-c", str(REPO / "configs" / "demo.yaml"),
+        [sys.executable, "-m", "offsite.cli", "edge", "-c", str(edge_config(folder)),
          "--site", SITE, "--every", "1"],
         env=env, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
