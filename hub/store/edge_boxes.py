@@ -116,7 +116,7 @@ def _judge(beat: Heartbeat, bounds: EdgeBoxes, evicted_before: int) -> dict[Find
     outbox = ""
     if new > 0 or full:
         used = f"{beat.outbox_bytes / 2**20:.1f} of {beat.outbox_limit_bytes / 2**20:.1f} MB used"
-        outbox = f"evicted {new} evidence file(s) since the last heartbeat; {used}" if new else used
+        outbox = f"evicted {new} evidence file(s) or reading(s) since the last beat; {used}" if new else used
     return {"clock_skew": clock, "outbox_evicting": outbox, "config_refused": beat.config_refused}
 
 
