@@ -12,7 +12,6 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import replace
 
 import psycopg
 from psycopg_pool import PoolTimeout
@@ -123,4 +122,4 @@ def _refused(message: Message, exc: Exception) -> Message:
     sensors = {r.sensor for r in message.decoded.readings}
     sensor = sensors.pop() if len(sensors) == 1 else None
     refusal = Refusal(f"the database refused the message ({type(exc).__name__}): {first}"[:300], sensor)
-    return replace(message, decoded=Decoded(refusals=[refusal]))
+    return message._replace(decoded=Decoded(refusals=[refusal]))

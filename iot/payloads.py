@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -97,6 +97,7 @@ class Decoder:
         self.gateway_pattern = _template_regex(deployment.iot.gateway_topic)
         self.max_skew = timedelta(seconds=deployment.iot.max_skew)
         self._routes: dict[str, Route] = {}
+        self._arrival = _Arrival(EARLIEST, EARLIEST, False)  # the last one: a read's messages share it
 
     def route(self, topic: str) -> Route | None:
         route = self._routes.get(topic)
@@ -134,7 +135,9 @@ class Decoder:
             body = _parse_strictly(payload, route.sensor, out)
             if body is _UNREADABLE:
                 return out
-        arrival = _Arrival(received, received + self.max_skew, retained)
+        arrival = self._arrival
+        if arrival.received is not received or arrival.retained is not retained:
+            arrival = self._arrival = _Arrival(received, received + self.max_skew, retained)
         if route.gateway is not None:
             self._gateway(route, body, arrival, out)
         else:
@@ -268,8 +271,7 @@ def _parse_strictly(payload: bytes, sensor: str | None, out: Decoded) -> Any:
     return _UNREADABLE
 
 
-@dataclass(frozen=True, slots=True)
-class _Arrival:
+class _Arrival(NamedTuple):
     """When a message came, the latest time it may claim, and whether it is a retained replay."""
 
     received: datetime

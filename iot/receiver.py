@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -41,8 +42,10 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY = 7 * 86400  # seconds the broker keeps our session (and its messages) while we are away
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
+    """A message from the broker, decoded, waiting to be acknowledged once committed (a tuple:
+    the receive loop makes one per message, up to several hundred thousand a second)."""
+
     topic: str
     payload: bytes
     mid: int
