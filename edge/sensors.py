@@ -171,9 +171,7 @@ class BoxSensors:
             for refusal in message.decoded.refusals:
                 log.warning("refused on %s: %s", message.topic, refusal.reason)
         self.outbox.put(readings)  # raises on a full disk: nothing acknowledged, the broker keeps it
-        for message in batch:
-            if self.receiver.ack(message):
-                self.stats.acked += 1
+        self.stats.acked += self.receiver.ack_all(batch)
         self._feed(readings, batch[-1].received)
         self.stats.messages += len(batch)
         self.stats.readings += len(readings)
