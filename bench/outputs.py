@@ -12,10 +12,14 @@ beside it (offsite/delivering.py, in a process of its own):
 - *no destination*: the deployment configures no output;
 - *webhook*: one destination, delivering meanwhile to a local receiver.
 
-Ratios are against *no outbox* of the same round. Throughput: the record changes of `--changes`
-inspections written, then delivered by one worker to a local receiver (answering 204, in a
-process of its own): changes per second to a webhook (one signed POST each) and to the exchange
-(batches of 100 records).
+Ratios are against *no outbox* of the same round. Beside each rate, the CPU time an inspection
+costs all told (this process, the database server's processes and the delivery process, until
+the delivery has caught up with the intake): on a loaded machine the rates swing with the other
+work, the CPU per inspection much less (it needs the server on this machine).
+
+Throughput: the record changes of `--changes` inspections written, then delivered by one worker
+to a local receiver (answering 204, in a process of its own): changes per second to a webhook
+(one signed POST each) and to the exchange (batches of 100 records).
 
 Uses OFFSITE_DATABASE_URL's server when set, else an embedded server in a temp folder; works in a
 database of its own that it drops afterwards.
@@ -44,7 +48,7 @@ from hub import pipeline as pipeline_module
 from hub.config import Deployment, load_config
 from hub.config.outputs import Exchange, Webhook
 from hub.delivery import Deliverer, destinations
-from hub.host import wait_for
+from hub.host import children_of, wait_for
 from hub.pipeline import Pipeline, utc_now
 from hub.records import ACTION_INSERT
 from hub.store.db import Database, open_database
@@ -54,6 +58,7 @@ from offsite.delivering import APPLICATION_NAME, DeliveryWorkers
 SECRETS = {"BENCH_SECRET": "bench-secret-0123456789", "BENCH_TOKEN": "bench-token-0123456789"}
 CONFIGURATIONS = ("no outbox", "no destination", "webhook")
 DEMO = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -78,14 +83,14 @@ def _config_text(output: Webhook | None) -> str:
 
 
 @contextmanager
-def _delivering(db: Database, dsn: str, deployment: Deployment, config_text: str) -> Iterator[None]:
-    """The delivery process of `offsite up` beside the intake; after the block, what is left is
-    delivered before the next configuration starts."""
+def _delivering(db: Database, dsn: str, deployment: Deployment, config_text: str) -> Iterator[list[int]]:
+    """The delivery process of `offsite up` beside the intake (its pids); after the block, what is
+    left is delivered before the next configuration starts."""
     workers = DeliveryWorkers(config_text, dsn, 1)
     workers.start()
     try:
         wait_for(lambda: _sessions(db) > 0, timeout=30, failure="the delivery process did not connect")
-        yield
+        yield [slot.process.pid for slot in workers.slots if slot.process is not None]
     finally:
         workers.stop()
     rest = Deliverer(db, destinations(deployment, SECRETS), utc_now)
@@ -103,6 +108,44 @@ def _sessions(db: Database) -> int:
             (APPLICATION_NAME,),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def _caught_up(db: Database) -> bool:
+    """Whether every change is fanned out and none is pending."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE NOT fanned)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_deliveries WHERE state = 'pending')"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _server_pids(db: Database) -> list[int]:
+    """The database server's processes, when it runs on this machine (else none)."""
+    with db.transaction() as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    try:
+        postmaster = _stat(int(row[0]) if row else 0)[1]
+    except (OSError, IndexError):
+        return []
+    return [int(postmaster), *children_of(int(postmaster))]
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat's fields after the command's name: state, ppid, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) of this process and of `pids` so far."""
+    total = time.process_time()
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def _changes(db: Database) -> int:
@@ -165,6 +208,7 @@ def main() -> None:
     os.environ.update(SECRETS)  # the delivery process reads its secrets from the environment
     load = [os.getloadavg()[0]]
     rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
+    cpu: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}  # ms per inspection
     with (
         tempfile.TemporaryDirectory() as tmp,
         scratch_database("offsite_bench_outputs", Path(tmp)) as dsn,
@@ -190,10 +234,14 @@ def main() -> None:
                     output, patch = setups[name]
                     deployment = _with(demo, output)
                     written = _changes(db)
-                    with patch(), _delivering(db, dsn, deployment, _config_text(output)):
+                    with patch(), _delivering(db, dsn, deployment, _config_text(output)) as delivery:
+                        pids = _server_pids(db) + delivery
+                        before = _cpu(pids)
                         rates[name].append(
                             intake(db, deployment, args.threads, args.events, f"{name.replace(' ', '-')}-{r}")
                         )
+                        wait_for(lambda: _caught_up(db), 120, 0.2, f"{name}: delivery fell behind")
+                        cpu[name].append((_cpu(pids) - before) / args.events * 1000)
                     if (_changes(db) > written) == (name == "no outbox"):
                         raise RuntimeError(f"{name}: the outbox was written, or not, against the setup")
                     load.append(os.getloadavg()[0])
@@ -208,10 +256,13 @@ def main() -> None:
     for r in range(args.rounds):
         table.add_column(f"round {r + 1}", justify="right")
     table.add_column("median ratio", justify="right")
+    table.add_column("CPU ms/inspection (ratio)", justify="right")
     for name in CONFIGURATIONS:
         ratios = [a / b for a, b in zip(rates[name], rates["no outbox"], strict=True)]
         cells = [f"{rate:.0f} ({ratio:.2f})" for rate, ratio in zip(rates[name], ratios, strict=True)]
-        table.add_row(name, *cells, f"{statistics.median(ratios):.2f}")
+        costs = [a / b for a, b in zip(cpu[name], cpu["no outbox"], strict=True)]
+        spent = f"{statistics.median(cpu[name]):.2f} ({statistics.median(costs):.2f})"
+        table.add_row(name, *cells, f"{statistics.median(ratios):.2f}", spent)
     console.print(table)
     console.print(
         f"delivery, one worker: webhook {hook_rate:.0f} changes/s, exchange {exchange_rate:.0f} changes/s"

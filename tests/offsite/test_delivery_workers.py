@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hub.config import load_config
-from hub.host import free_port, wait_for
+from hub.host import children_of, free_port, wait_for
 from hub.pipeline import Pipeline
 from hub.store.db import open_database
 from tests.conftest import REPO, Server
@@ -47,14 +47,13 @@ def _running(pid: int) -> bool:
 def _delivery_workers(parent: int) -> list[int]:
     """The delivery processes `offsite up` (pid `parent`) runs now."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for pid in children_of(parent):
         try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile
             continue
-        if ppid == parent and b"offsite.delivering" in command and _running(int(stat.parent.name)):
-            found.append(int(stat.parent.name))
+        if b"offsite.delivering" in command and _running(pid):
+            found.append(pid)
     return sorted(found)
 
 
