@@ -20,10 +20,22 @@ class DetectorModel(Model):
         min_length=1,
         description="Model file (.onnx, .pt, .engine, OpenVINO folder), or pkg:MODULE/PATH inside a package",
     )
-    backend: Literal["onnxruntime", "ultralytics"] = Field(
-        default="onnxruntime", description="onnxruntime (no torch: edge boxes) or ultralytics (torch)"
+    backend: Literal["onnxruntime", "openvino", "ultralytics"] = Field(
+        default="onnxruntime",
+        description="onnxruntime (no torch: edge boxes), openvino (Intel's runtime on the same ONNX file: "
+        "pip install 'offsite[openvino]') or ultralytics (torch)",
     )
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?)$", description="cpu, cuda or cuda:N")
+    provider: Literal["tensorrt", "cuda"] | None = Field(
+        default=None,
+        description="onnxruntime on a cuda device: its TensorRT (FP16 with half) or CUDA execution provider; "
+        "default: TensorRT where installed, else CUDA",
+    )
+    required: bool = Field(
+        default=False,
+        description="Refuse to start when the device or provider asked for is not there, instead of logging "
+        "it and running on the CPU",
+    )
     half: bool = Field(default=False, description="Half precision (GPU only)")
     imgsz: int = Field(default=640, ge=32, le=4096, multiple_of=32, description="Network input size")
     workers: int | None = Field(
@@ -42,7 +54,13 @@ class DetectorModel(Model):
         default=None,
         ge=1,
         le=64,
-        description="onnxruntime threads in one detection; default: the cores shared out among the workers",
+        description="CPU threads of one detection (onnxruntime, openvino); default: the cores shared out "
+        "among the workers",
+    )
+    hint: Literal["latency", "throughput"] = Field(
+        default="latency",
+        description="openvino's PERFORMANCE_HINT: latency (one stream per worker, each on its threads) or "
+        "throughput (openvino picks streams for the box and runs a batch's frames at once)",
     )
     # 0.7, ultralytics' own default: people side by side in a queue overlap by 0.65 on bus.jpg, and
     # 0.45 would merge them. vision.detectors.DetectorSpec and both backends take it from here.
@@ -53,6 +71,27 @@ class DetectorModel(Model):
         default_factory=dict,
         description="Model class name -> domain label (Normal: person); unmapped classes keep their name",
     )
+
+    @model_validator(mode="after")
+    def _runtime(self) -> DetectorModel:
+        problem = runtime_conflict(self.backend, self.device, self.provider, self.hint)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+def runtime_conflict(backend: str, device: str, provider: str | None, hint: str) -> str | None:
+    """What is wrong with this combination of a model's runtime settings, or None."""
+    if provider is not None and (backend != "onnxruntime" or device == "cpu"):
+        return (
+            f"provider {provider!r} is onnxruntime's on a GPU: it needs backend onnxruntime and device cuda "
+            f"or cuda:N (here backend {backend}, device {device})"
+        )
+    if backend == "openvino" and device != "cpu":
+        return f"the openvino backend runs on the CPU (device cpu), not on {device!r}"
+    if hint != "latency" and backend != "openvino":
+        return f"hint {hint!r} is openvino's; backend {backend} has no such setting"
+    return None
 
 
 class Motion(Model):

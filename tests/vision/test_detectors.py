@@ -30,7 +30,8 @@ from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec, ModelError, load_detector
 from vision.detectors.base import share_cores
-from vision.detectors.onnx import OnnxDetector, choose_providers, non_max_suppression
+from vision.detectors.onnx import OnnxDetector
+from vision.detectors.yolo import non_max_suppression
 from vision.models import prepare_ultralytics, resolve_model
 
 prepare_ultralytics()  # before ultralytics is imported: offline, settings under var/
@@ -306,7 +307,9 @@ def test_onnxruntime_backend_does_not_import_torch() -> None:
         ("device", "gpu", "'cpu', 'cuda' or 'cuda:N'"),
         ("imgsz", 600, "multiple of 32"),
         ("confidence", 1.5, "between 0 and 1"),
-        ("backend", "tensorflow", "onnxruntime, ultralytics"),
+        ("backend", "tensorflow", "onnxruntime, openvino, ultralytics"),
+        ("provider", "cuda", "provider 'cuda' is onnxruntime's on a GPU"),
+        ("hint", "throughput", "hint 'throughput' is openvino's"),
     ],
 )
 def test_spec_refuses_bad_settings(field: str, value: object, message: str) -> None:
@@ -314,20 +317,13 @@ def test_spec_refuses_bad_settings(field: str, value: object, message: str) -> N
         DetectorSpec(FIXED_ONNX, **{field: value})  # type: ignore[arg-type]
 
 
-def test_gpu_without_gpu_provider_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    assert choose_providers("cuda:1", None, ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
-    assert "no GPU provider" in caplog.text
-    chosen = choose_providers("cuda:1", None, ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    assert chosen == [("CUDAExecutionProvider", {"device_id": 1}), "CPUExecutionProvider"]
-    with pytest.raises(ModelError, match="TensorrtExecutionProvider not available here"):
-        choose_providers("cpu", ["TensorrtExecutionProvider"], ["CPUExecutionProvider"])
-
-
 def test_a_model_of_the_deployment_is_loaded_with_every_setting_it_gives() -> None:
-    given = DetectorModel(id="m", path="x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5, threads=3)
-    expected = DetectorSpec("x.onnx", device="cuda:1", half=True, imgsz=320, iou=0.5, threads=3)
+    gpu = {"device": "cuda:1", "provider": "tensorrt", "required": True, "half": True}
+    given = DetectorModel(id="m", path="x.onnx", **gpu, imgsz=320, iou=0.5, workers=2, threads=3)
+    expected = DetectorSpec("x.onnx", **gpu, imgsz=320, iou=0.5, threads=3, streams=2)  # a stream per worker
     assert DetectorSpec.of(given) == expected
     defaults = DetectorModel(id="m", path="x.onnx")
     # One set of defaults, the schema's; the threads share the box among the default workers.
-    assert DetectorSpec.of(defaults) == DetectorSpec("x.onnx", threads=share_cores(None, None)[1])
+    workers, threads = share_cores(None, None)
+    assert DetectorSpec.of(defaults) == DetectorSpec("x.onnx", threads=threads, streams=workers)
     assert DetectorSpec("x.onnx").iou == 0.7

@@ -1,11 +1,11 @@
-"""Object detectors behind one protocol: onnxruntime (no torch) or ultralytics (torch, TensorRT, OpenVINO).
+"""Object detectors behind one protocol: onnxruntime or OpenVINO (no torch), or ultralytics (torch).
 
     detector = load_detector(DetectorSpec("pkg:fall_detection/models/best_fp16.onnx"))
     detections = detector.detect([image])[0]
 
-A backend's module is imported only when a spec asks for it, so the onnxruntime path never
-imports torch, except to export .pt weights it is given to ONNX once (`vision.export`). Each
-backend reads its settings from the spec: none has defaults of its own.
+A backend's module is imported only when a spec asks for it, so the onnxruntime and OpenVINO
+paths never import torch, except to export .pt weights they are given to ONNX once
+(`vision.export`). Each backend reads its settings from the spec: none has defaults of its own.
 """
 
 from __future__ import annotations
@@ -22,14 +22,23 @@ def load_detector(spec: DetectorSpec) -> Detector:
     Raises `ModelError` when the model cannot be found or loaded.
     """
     path = resolve_model(spec.model)
-    if spec.backend == "onnxruntime":
-        from vision.detectors.onnx import OnnxDetector
+    if spec.backend == "ultralytics":
+        from vision.detectors.ultralytics import UltralyticsDetector
 
-        if path.suffix.lower() == ".pt":  # exported once to a dynamic input, kept under the data folder
-            from vision.export import rectangular_onnx
+        return UltralyticsDetector(path, spec)
+    if path.suffix.lower() == ".pt":  # exported once to a dynamic input, kept under the data folder
+        from vision.export import rectangular_onnx
 
-            path = rectangular_onnx(path)
-        return OnnxDetector(path, spec)
-    from vision.detectors.ultralytics import UltralyticsDetector
+        path = rectangular_onnx(path)
+    if spec.backend == "openvino":
+        try:
+            from vision.detectors.openvino import OpenVinoDetector
+        except ImportError as exc:
+            raise ModelError(
+                f"model {spec.model!r}: the openvino backend needs OpenVINO "
+                f"(pip install 'offsite[openvino]'): {exc}"
+            ) from exc
+        return OpenVinoDetector(path, spec)
+    from vision.detectors.onnx import OnnxDetector
 
-    return UltralyticsDetector(path, spec)
+    return OnnxDetector(path, spec)

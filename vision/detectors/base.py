@@ -11,15 +11,16 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from capture.frames import Image
-from hub.config.vision import DetectorModel
+from hub.config.vision import DetectorModel, runtime_conflict
 from vision.detections import Detections
 
-Backend = Literal["onnxruntime", "ultralytics"]
-BACKENDS: tuple[Backend, ...] = ("onnxruntime", "ultralytics")
+Backend = Literal["onnxruntime", "openvino", "ultralytics"]
+BACKENDS: tuple[Backend, ...] = ("onnxruntime", "openvino", "ultralytics")
+Provider = Literal["tensorrt", "cuda"]
+Hint = Literal["latency", "throughput"]
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
-_DEFAULTS: dict[str, Any] = {
-    name: DetectorModel.model_fields[name].default for name in ("backend", "device", "half", "imgsz", "iou")
-}
+_SETTINGS = ("backend", "device", "provider", "required", "half", "imgsz", "iou", "hint")
+_DEFAULTS: dict[str, Any] = {name: DetectorModel.model_fields[name].default for name in _SETTINGS}
 
 
 class Detector(Protocol):
@@ -49,19 +50,26 @@ class DetectorSpec:
     # The settings a deployment can give take their defaults from its schema (DetectorModel).
     backend: Backend = _DEFAULTS["backend"]
     device: str = _DEFAULTS["device"]  # cpu, cuda or cuda:N
+    provider: Provider | None = _DEFAULTS["provider"]  # onnxruntime on cuda: None tries TensorRT, then CUDA
+    required: bool = _DEFAULTS["required"]  # refuse to load rather than fall back to CPU
     half: bool = _DEFAULTS["half"]  # FP16 on GPU (ultralytics; TensorRT provider); an ONNX file keeps its own
     imgsz: int = _DEFAULTS["imgsz"]  # square input side, a multiple of 32; a fixed-size ONNX model's wins
     iou: float = _DEFAULTS["iou"]  # boxes of one class overlapping more than this are merged
     confidence: float = 0.25  # minimum score kept
-    providers: tuple[str, ...] | None = None  # onnxruntime execution providers; None: from device
-    threads: int | None = None  # onnxruntime CPU threads; None: cores - 1 (1 to 8), as ultralytics
+    threads: int | None = None  # CPU threads of one detection; None: cores - 1 (1 to 8), as ultralytics
+    hint: Hint = _DEFAULTS["hint"]  # OpenVINO's PERFORMANCE_HINT
+    streams: int = 1  # OpenVINO: detections at once (the detector threads sharing the model), latency hint
 
     @classmethod
     def of(cls, model: DetectorModel) -> DetectorSpec:
-        """The spec of a deployment's model: its file and every setting it gives; its onnxruntime
-        threads, unless given, are the cores shared out among its workers (`share_cores`)."""
-        threads = share_cores(model.workers, model.threads)[1]
-        return cls(model=model.path, threads=threads, **model.model_dump(include=set(_DEFAULTS)))
+        """The spec of a deployment's model: its file and every setting it gives; its threads,
+        unless given, are the cores shared out among its workers (`share_cores`), and its OpenVINO
+        streams one per worker sharing it (one in each process of its own)."""
+        workers, threads = share_cores(model.workers, model.threads)
+        streams = 1 if model.processes else workers
+        return cls(
+            model=model.path, threads=threads, streams=streams, **model.model_dump(include=set(_SETTINGS))
+        )
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -76,6 +84,13 @@ class DetectorSpec:
                 raise ValueError(f"detector {name} must be between 0 and 1, not {value}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"detector threads must be at least 1, not {self.threads}")
+        if self.hint not in ("latency", "throughput"):
+            raise ValueError(f"detector hint must be 'latency' or 'throughput', not {self.hint!r}")
+        if self.streams < 1:
+            raise ValueError(f"detector streams must be at least 1, not {self.streams}")
+        problem = runtime_conflict(self.backend, self.device, self.provider, self.hint)
+        if problem:
+            raise ValueError(f"detector {problem}")
 
 
 def check_images(images: Sequence[Image]) -> None:

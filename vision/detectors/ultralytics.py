@@ -5,6 +5,7 @@ Imports torch: only `load_detector` with backend "ultralytics" brings this modul
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,8 @@ from capture.frames import Image
 from vision.detections import Detections
 from vision.detectors.base import DetectorSpec, check_images
 from vision.models import ModelError, prepare_ultralytics
+
+log = logging.getLogger(__name__)
 
 
 class UltralyticsDetector:
@@ -30,7 +33,7 @@ class UltralyticsDetector:
         from ultralytics.utils import DEFAULT_CFG_DICT
 
         if device != "cpu":
-            _check_gpu(device)
+            device = _check_gpu(device, spec.required)
         self.path, self.device, self.half = path, device, half
         self._options: dict[str, Any] = {
             "imgsz": imgsz,
@@ -74,10 +77,15 @@ class UltralyticsDetector:
         return results
 
 
-def _check_gpu(device: str) -> None:
-    """Refuse a GPU torch does not see now, rather than at the first frame."""
+def _check_gpu(device: str, required: bool) -> str:
+    """The device to run on: `device`, or the CPU (logged) when torch does not see that GPU; a
+    `required` GPU torch does not see is refused now, rather than at the first frame."""
     import torch
 
     index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
-    if index >= count:
-        raise ModelError(f"detector device {device!r} asked for, but torch sees {count} CUDA GPU(s)")
+    if index < count:
+        return device
+    if required:
+        raise ModelError(f"detector device {device!r} is required, but torch sees {count} CUDA GPU(s)")
+    log.warning("detector device %s asked for, but torch sees %d CUDA GPU(s): running on cpu", device, count)
+    return "cpu"
