@@ -22,12 +22,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from capture.health import StatusChange
 from edge.config import SiteConfig, models_present
+from edge.frames import FrameSender
 from edge.readings import ReadingsOutbox
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
 from hub.events import Event
 from hub.sink import Delivery, HubUnavailable
 from hub.spool import DurableSink
+from hub.store.camera_frames import CameraFrame
 from hub.store.detections import DetectionRow
 from vision.detectors import Detector
 from vision.service import Reconfigured, VisionService
@@ -84,8 +86,11 @@ class BoxSink:
     hub's `POST /edge/detections` after everything else), camera status kept for the heartbeat and
     turned into the `offline` rules' events."""
 
-    def __init__(self, outbox: DurableSink, deployment: Deployment) -> None:
+    def __init__(
+        self, outbox: DurableSink, deployment: Deployment, frames: FrameSender | None = None
+    ) -> None:
         self.outbox = outbox
+        self.frames = frames  # the camera wall's frames go straight to the hub, newest only
         self.cameras: dict[str, str] = {}  # camera id -> its status
         self.use(deployment)
 
@@ -114,6 +119,12 @@ class BoxSink:
 
     def flush(self) -> None:
         """Nothing waits in memory: `record` spooled it."""
+
+    def frame(self, shot: CameraFrame) -> None:
+        """Hand `shot` to the camera wall's sender (a `vision.sink.FrameRecorder`): never waits,
+        never raises; dropped when the box sends no frames."""
+        if self.frames is not None:
+            self.frames.offer(shot)
 
     def camera_status(self, change: StatusChange) -> None:
         if change.camera in self.cameras:  # not a removed camera's last word

@@ -44,6 +44,7 @@ def run(
     Without --config the box runs its site's part of the deployment, pulled from the hub and kept
     on disk for a start while the hub is unreachable."""
     from edge.box import Analysis, BoxSink, HeartbeatSender, outbox_limit
+    from edge.frames import FrameSender
     from edge.readings import ReadingsOutbox, readings_limit
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
@@ -60,7 +61,8 @@ def run(
         limit_bytes=outbox_limit(deployment),
         catch_up_per_s=deployment.edge.catch_up_per_s,
     )
-    sink = BoxSink(outbox, deployment)
+    frames = FrameSender(settings.uplink())  # the camera wall's newest frames: straight, never spooled
+    sink = BoxSink(outbox, deployment, frames)
     # The sensors' readings likewise, in an outbox of their own (what a previous run left goes first).
     readings = ReadingsOutbox(
         settings.data_dir / "outbox" / f"{site}-readings.sqlite",
@@ -72,6 +74,7 @@ def run(
     try:
         analysis = Analysis(deployment, sink, outbox)
     except ValueError as exc:  # a model that does not load
+        frames.close()
         outbox.close()
         readings.close()
         fail(uplink, f"{config or (pulled and pulled.cache)}: {exc}", 1)
@@ -115,6 +118,7 @@ def run(
         if sensors is not None:
             sensors.stop()
         analysis.service.stop()
+        frames.close()
         heartbeat.stop()
         readings.close()
         outbox.close()
