@@ -78,14 +78,21 @@ class Source:
         hwaccel = None
         if self.hwaccel in hwdevices_available():
             hwaccel = HWAccel(self.hwaccel, allow_software_fallback=True)
+        timeout = (open_timeout, read_timeout)
+
+        def opened(accel: HWAccel | None) -> InputContainer:
+            return av.open(self.location, format=fmt, options=options, timeout=timeout, hwaccel=accel)
+
         try:
-            container = av.open(
-                self.location,
-                format=fmt,
-                options=options,
-                timeout=(open_timeout, read_timeout),
-                hwaccel=hwaccel,
-            )
+            try:
+                container = opened(hwaccel)
+            except (av.PermissionError, NotImplementedError) as exc:
+                if hwaccel is None:
+                    raise
+                # A device type this FFmpeg knows (cuda) whose device cannot be made here (no GPU,
+                # no driver): software fallback covers a missing codec config, not this.
+                log.warning("camera hwaccel %s unavailable, decoding in software: %s", self.hwaccel, exc)
+                container = opened(None)
         except av.InvalidDataError as exc:
             if self.kind == SourceKind.FILE:
                 raise SourceError(f"{self.location} is not a readable video: {exc.strerror}") from exc
@@ -117,8 +124,10 @@ def open_decoder(
         except (av.FFmpegError, ValueError) as exc:
             description = f"{context.name} (software; {hwaccel} unavailable: {exc})"
             log.warning("camera decoder %s unavailable, decoding in software: %s", hwaccel, exc)
-    elif hwaccel:
+    elif hwaccel and context.is_hwaccel:
         description = f"{context.name} ({hwaccel} hwaccel, software fallback allowed)"
+    elif hwaccel:
+        description = f"{context.name} (software; {hwaccel} hwaccel unavailable)"
     context.thread_type = "AUTO"
     if keyframes_only:
         context.skip_frame = "NONKEY"
