@@ -1,10 +1,10 @@
 """One camera's analysis: frames -> (motion gate) -> detections -> tracks -> rule hits -> events.
 
 Each camera has a thread of its own that takes the newest frame from its capture worker, asks the
-shared detector worker for boxes when the picture moved (only around its rules' zones, see
-`vision.region`), tracks, runs the camera's rules and turns their hits into hub events with
-evidence: the annotated picture at once, the clip from a few seconds before to a few seconds
-after once those seconds have been filmed.
+shared detector worker for boxes when the picture moved (only around its rules' zones, and there
+only the parts that moved, see `vision.region`), tracks, runs the camera's rules and turns their
+hits into hub events with evidence: the annotated picture at once, the clip from a few seconds
+before to a few seconds after once those seconds have been filmed.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ from hub.config.rules import CameraRule, Stationary
 from hub.config.vision import CameraDetection, DetectorModel
 from hub.events import Event
 from hub.store.camera_frames import CameraFrame
-from vision.detections import NO_TRACK, Detections, Floats, Labels
+from vision.detections import NO_TRACK, Detections, Floats, Labels, box_iou
 from vision.evidence import annotate, to_jpeg
 from vision.motion import MotionGate, WatchedRegion
-from vision.region import Region
+from vision.region import Crop, Region, cut
 from vision.rules import Hit, VisionRule, build_rules
 from vision.sink import CameraSink, DetectionRecorder, DetectionSampler, FrameRecorder
 from vision.tracking import Tracker
@@ -49,13 +49,20 @@ log = logging.getLogger(__name__)
 # The shared detector: a frame's boxes, labelled with model names. The frame's picture is already
 # at the model's scale (a crop, see vision.region): a detector should not enlarge it.
 Detect = Callable[[Frame], Detections]
+# Several crops of one frame in one call (a shared detector worker batches them); one per crop.
+DetectMany = Callable[[Sequence[Frame]], list[Detections]]
+# A box seen last time is looked for again when this share of it lies in a part just detected;
+# otherwise (a still object outside every moving part) it is kept as it was.
+_REDETECTED = 0.5
 _EVENT_ID = re.compile(r"^[\w.:@-]{1,128}$")
 
 
 @dataclass
 class AnalysisStats:
     frames: int = 0
-    detected: int = 0  # frames that went to the detector (the rest: no motion)
+    detected: int = 0  # frames that went to the detector (the rest: no motion, or none where it matters)
+    crops: int = 0  # pictures the detector was given: a frame's moving parts count one each
+    pixels: int = 0  # their pixels, at the detector's scale: what the detections cost
     events: int = 0
     clips: int = 0
     errors: int = 0
@@ -157,6 +164,31 @@ def event_id(camera: str, key: str, what: str) -> str:
     return f"v:{camera}:{digest}:{what}"
 
 
+def _inside(detections: Detections, boxes: Sequence[tuple[int, int, int, int]]) -> npt.NDArray[np.bool_]:
+    """Which `detections` lie at least `_REDETECTED` inside one of `boxes`."""
+    if not len(detections) or not boxes:
+        return np.zeros(len(detections), np.bool_)
+    parts = np.asarray(boxes, np.float32)
+    xyxy = detections.xyxy
+    lt = np.maximum(xyxy[:, None, :2], parts[None, :, :2])
+    rb = np.minimum(xyxy[:, None, 2:], parts[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2).max(axis=1)
+    return np.asarray(inter >= _REDETECTED * np.maximum(detections.area, 1e-9), np.bool_)
+
+
+def _one_each(found: Detections, iou: float) -> Detections:
+    """`found` without the boxes that overlap a better one of their label by more than `iou`: an
+    object in the margin two crops share is seen in both."""
+    order = np.argsort(-found.confidence, kind="stable")
+    found = found[order]
+    same = (box_iou(found.xyxy, found.xyxy) > iou) & (found.labels[:, None] == found.labels[None, :])
+    keep = np.ones(len(found), np.bool_)
+    for i in range(len(found)):
+        if keep[i]:
+            keep[i + 1 :] &= ~same[i, i + 1 :]
+    return found[keep]
+
+
 class CameraAnalyser:
     """The analysis thread of one camera."""
 
@@ -168,6 +200,7 @@ class CameraAnalyser:
         detect: Detect,
         sink: CameraSink,
         rules: Sequence[VisionRule[CameraRule]] | None = None,
+        detect_many: DetectMany | None = None,
     ) -> None:
         if camera.detect is None:
             raise ValueError(f"camera {camera.id!r} has no detect section")
@@ -192,9 +225,11 @@ class CameraAnalyser:
         self.gate = MotionGate(camera.detect.motion, self._watched())
         self.lines = {x.id: (x.start, x.end) for x in deployment.lines if x.camera == camera.id}
         self.imgsz = models[camera.detect.model].imgsz
+        self.iou = models[camera.detect.model].iou
         self._regions: dict[tuple[int, int], Region] = {}  # picture (height, width) -> where to detect
         self.stats = AnalysisStats()
         self._detect = detect
+        self._detect_many = detect_many
         self._last = Detections.empty()  # what the detector saw last, reused while nothing moves
         self._active: dict[str, set[str]] = {}  # rule -> keys of its occurrences still going on
         self._clips: list[_PendingClip] = []
@@ -219,6 +254,11 @@ class CameraAnalyser:
             picture = (height, width)
             self._regions[picture] = Region.of(self.rules, self.zones, margin, picture)
         return self._regions[height, width]
+
+    @property
+    def seen(self) -> Detections:
+        """The boxes of the last detection, with the still ones it kept (what the tracker is fed)."""
+        return self._last
 
     def start(self) -> None:
         self._thread.start()
@@ -255,10 +295,7 @@ class CameraAnalyser:
         """Analyse one frame; returns the rule hits it caused (already delivered to the sink)."""
         self.stats.frames += 1
         if self.gate.should_detect(frame.image, frame.time.timestamp()):
-            crop = self.region(frame.image.shape[0], frame.image.shape[1]).cut(frame.image, self.imgsz)
-            found = self._detect(replace(frame, image=crop.image))
-            self._last = self.labeller(crop.restore(found))
-            self.stats.detected += 1
+            self._last = self._look(frame)
         tracked = self.tracker.update(self._last, frame.time.timestamp())
         if self.recorder is not None:  # every frame: a quiet scene still writes what waits
             self.recorder.record(self.sampler(frame.time, tracked))
@@ -288,6 +325,36 @@ class CameraAnalyser:
             language=self.language,
         )
         framer.frame(CameraFrame(self.camera.id, frame.time, jpeg, width, height))
+
+    def _look(self, frame: Frame) -> Detections:
+        """Detect in the camera's region, or only in its parts that moved: the boxes seen there
+        replace those seen before, the boxes elsewhere (a still clerk) stay as they were."""
+        picture = (frame.image.shape[0], frame.image.shape[1])
+        region = self.region(*picture)
+        moving = self.gate.moving
+        crops_on = self.camera.detect is not None and self.camera.detect.motion.crops
+        parts = region.parts(moving, picture) if crops_on and moving is not None else [region]
+        crops = cut(frame.image, [part.box for part in parts], self.imgsz)
+        found = self.labeller(self._detect_crops(frame, crops))
+        if parts == [region]:
+            return found
+        kept = self._last[~_inside(self._last, [crop.box for crop in crops])]
+        return Detections.merge([found, kept])
+
+    def _detect_crops(self, frame: Frame, crops: list[Crop]) -> Detections:
+        """The boxes in `crops` of `frame`, in the frame's pixels; one box where crops overlap."""
+        self.stats.detected += bool(crops)
+        self.stats.crops += len(crops)
+        self.stats.pixels += sum(c.image.shape[0] * c.image.shape[1] for c in crops)
+        frames = [replace(frame, image=c.image) for c in crops]
+        if self._detect_many is not None and len(frames) > 1:
+            results = self._detect_many(frames)
+        else:
+            results = [self._detect(f) for f in frames]
+        found = Detections.merge([c.restore(r) for c, r in zip(crops, results, strict=True)])
+        if len(crops) == 1 or not len(found):
+            return found
+        return _one_each(found, self.iou)
 
     def _deliver(self, hit: Hit, frame: Frame | None, tracked: Detections) -> None:
         """Send `hit` as an event; `frame`, the picture it was seen on, only a clear may lack."""

@@ -4,7 +4,7 @@ threads as its `workers`), an analyser per camera, camera health into the hub.""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from hub.config.rules import Offline
 from hub.config.vision import DetectorModel
 from hub.events import Event
 from hub.sink import HubUnavailable
-from vision.analysis import CameraAnalyser, Detect
+from vision.analysis import CameraAnalyser, Detect, DetectMany
 from vision.batcher import DetectorWorker
 from vision.detections import Detections
 from vision.detectors import Detector, DetectorSpec, load_detector
@@ -36,6 +36,16 @@ DETECT_TIMEOUT = 30.0  # seconds a frame may wait for the shared detector before
 def _detect_with(worker: DetectorWorker) -> Detect:
     def detect(frame: Frame) -> Detections:
         return worker.submit(frame.image).result(timeout=DETECT_TIMEOUT)
+
+    return detect
+
+
+def _detect_many_with(worker: DetectorWorker) -> DetectMany:
+    """A frame's crops queued together, so that the worker runs them in one batch."""
+
+    def detect(frames: Sequence[Frame]) -> list[Detections]:
+        futures = [worker.submit(frame.image) for frame in frames]
+        return [future.result(timeout=DETECT_TIMEOUT) for future in futures]
 
     return detect
 
@@ -168,8 +178,15 @@ class VisionService:
         self.ingest.workers[camera.id] = worker
         self._setups[camera.id] = camera_setup(deployment, camera)
         if camera.detect is not None:
-            detect = _detect_with(self._detector(deployment, camera.detect.model))
-            self.analysers[camera.id] = CameraAnalyser(deployment, camera, worker, detect, self.sink)
+            shared = self._detector(deployment, camera.detect.model)
+            self.analysers[camera.id] = CameraAnalyser(
+                deployment,
+                camera,
+                worker,
+                _detect_with(shared),
+                self.sink,
+                detect_many=_detect_many_with(shared),
+            )
 
     def _remove(self, camera: str, reason: str) -> None:
         analyser = self.analysers.pop(camera, None)

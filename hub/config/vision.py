@@ -102,7 +102,15 @@ class Motion(Model):
         default=0.002, gt=0, lt=1, description="Share of the picture that must change to run detection"
     )
     max_skip: Seconds = Field(
-        default=10.0, description="Run detection at least this often even in a still scene"
+        default=10.0,
+        description="Run detection at least this often even in a still scene, and on the whole region this "
+        "often when only moving parts are detected (objects that stopped moving are looked at again)",
+    )
+    crops: bool = Field(
+        default=True,
+        description="Detect only the parts of the rules' region that moved (each widened to hold a person), "
+        "objects elsewhere kept as last seen; the whole region when most of it moved. Pays with a model "
+        "of dynamic input size (offsite vision export): a fixed-size one runs each part at its full input",
     )
 
 

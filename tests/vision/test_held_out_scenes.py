@@ -80,11 +80,15 @@ def test_a_still_scene_does_not_run_the_detector(start_hub: Any, detector: Detec
 
     analyser = CameraAnalyser(deployment, camera, CameraWorker(camera), detect, HubSink(hub))
     play(Path("clip.mp4"), analyser, fps=2)
-    walking = [t for t in detected if t < settled]
-    assert len(walking) >= 2 * (settled - 0.5) - 1, detected  # every frame of the walk
+    region = analyser.region(scenes.HEIGHT, scenes.WIDTH).box
+    assert region is not None
+    # Every frame of the walk once the walker reaches the zone's region (before, only the parts
+    # that moved would be detected, and they lie outside it).
+    walking = [t.time for t, box in zip(truth, boxes, strict=True) if box and box[2] > region[0]]
+    assert {t for t in walking if t < settled} <= set(detected), detected
     assert [t for t in detected if t > settled + 0.5] == [], detected  # the 4 s of stillness: none
     assert analyser.stats.detected == len(detected) and analyser.stats.frames == 20, analyser.stats
-    assert analyser.gate.skipped == 20 - len(detected)
+    assert analyser.gate.skipped <= 20 - len(detected) and analyser.gate.skipped >= 8, analyser.gate.skipped
     with hub.db.transaction() as conn:  # the still person's boxes carried over: the rule still fires
         assert conn.execute("SELECT count(*) FROM events WHERE NOT cleared").fetchone() == (1,)
 
