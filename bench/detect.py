@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.detect [--runs 20] [--warmup 3]
     .venv/bin/python -m bench.detect --steps [--runs 20]
+    .venv/bin/python -m bench.detect --runtimes [--runs 20]
 
 A yolo11n-size model is built from `yolo11n.yaml` (random weights: timing only, nothing is
 downloaded), saved as .pt and exported to ONNX in a temporary folder, once with the batch fixed at
@@ -15,6 +16,12 @@ scaled) the way a camera sends it, each step of issue 15 against the padded 640 
 cases interleaved run by run so that other load on the box falls on all alike: the rectangular
 export (640 x 384), the crop around the waiting zone (`vision.region`), and frames per second
 through a `DetectorWorker` with one worker on every core's thread against a worker per core.
+
+`--runtimes` times the person model's rectangular export (640 x 384) and its INT8 on onnxruntime
+and OpenVINO, on 1080p frames of the scenes, one thread, the cases interleaved run by run: wall
+milliseconds and CPU milliseconds (the process's, every thread) per frame, each against
+onnxruntime FP32 in the same round. Then OpenVINO's two PERFORMANCE_HINTs on every core: a batch
+of frames from several cameras at once (throughput) against one at a time (latency).
 """
 
 from __future__ import annotations
@@ -158,13 +165,83 @@ def steps(runs: int, console: Console) -> None:
         console.print(f"rectangular, {name}: {statistics.median(values):.1f} frames/s (runs: {values})")
 
 
+def runtimes(runs: int, console: Console) -> None:
+    """The person model per 1080p frame on onnxruntime and OpenVINO, FP32 and INT8, interleaved."""
+    frames = [
+        np.asarray(cv2.resize(scenes.render(scene, t), (1920, 1080)), np.uint8)
+        for scene in (scenes.queue_builds(max_people=4, every=1.5), scenes.standing_still())
+        for t in (3.0, 5.0)
+    ]
+    with tempfile.TemporaryDirectory() as temp:
+        fp32 = rectangular_onnx(resolve_model("pkg:fall_detection/models/best.pt"), Path(temp) / "p.onnx")
+        calibration = [scenes.render(s, 1.0) for s in (scenes.walks_across(), scenes.standing_still())]
+        int8 = quantize(fp32, Path(temp) / "int8.onnx", calibration)
+        cases = {
+            f"{backend} {kind}": load_detector(DetectorSpec(str(path), backend=backend, threads=1))
+            for kind, path in (("FP32", fp32), ("INT8", int8))
+            for backend in ("onnxruntime", "openvino")
+        }
+        cores = os.cpu_count() or 1
+        hints = {
+            hint: load_detector(DetectorSpec(str(int8), backend="openvino", hint=hint, threads=cores))
+            for hint in ("latency", "throughput")
+        }
+    wall: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
+    for detector in cases.values():
+        detector.detect(frames[:1])  # warm up
+    for run in range(runs):
+        frame = frames[run % len(frames)]
+        for name, detector in cases.items():
+            started, used = time.perf_counter(), time.process_time()
+            detector.detect([frame])
+            cpu[name].append((time.process_time() - used) * 1000)
+            wall[name].append((time.perf_counter() - started) * 1000)
+    table = Table(title=f"person model, 1080p frame at 640 x 384, 1 thread, {runs} interleaved runs")
+    for column in ("case", "ms/frame p50", "min", "vs onnxruntime FP32", "CPU ms/frame p50", "vs"):
+        table.add_column(column, justify="left" if column == "case" else "right")
+    reference = statistics.median(wall["onnxruntime FP32"]), statistics.median(cpu["onnxruntime FP32"])
+    for name in cases:
+        median, used = statistics.median(wall[name]), statistics.median(cpu[name])
+        table.add_row(
+            name,
+            f"{median:.1f}",
+            f"{min(wall[name]):.1f}",
+            f"{median / reference[0]:.2f}",
+            f"{used:.1f}",
+            f"{used / reference[1]:.2f}",
+        )
+    console.print(table)
+    batch = [frames[i % len(frames)] for i in range(2 * cores)]  # a batch of frames from several cameras
+    rates: dict[str, list[float]] = {hint: [] for hint in hints}
+    for detector in hints.values():
+        detector.detect(batch)  # warm up: every request of the throughput hint
+    for _ in range(max(3, runs // 4)):
+        for hint, detector in hints.items():
+            started = time.perf_counter()
+            detector.detect(batch)
+            rates[hint].append(len(batch) / (time.perf_counter() - started))
+    for hint, detector in hints.items():
+        median = statistics.median(rates[hint])
+        ratio = median / statistics.median(rates["latency"])
+        console.print(
+            f"{detector.describe()}: {median:.1f} frames/s, {ratio:.2f} of latency, batches of {len(batch)}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="timed runs per case")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
     parser.add_argument("--steps", action="store_true", help="the person model, step by step (issue 15)")
+    parser.add_argument("--runtimes", action="store_true", help="onnxruntime against OpenVINO, FP32 and INT8")
     args = parser.parse_args()
     console = Console()
+    if args.runtimes:
+        console.print(f"{os.cpu_count()} cores, load average at the start: {os.getloadavg()}")
+        runtimes(args.runs, console)
+        console.print(f"load average at the end: {os.getloadavg()}")
+        return
     if args.steps:
         console.print(f"{os.cpu_count()} cores, load average at the start: {os.getloadavg()}")
         steps(args.runs, console)
