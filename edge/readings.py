@@ -16,6 +16,9 @@ requests a second, in bursts of a second's worth.
 
 A batch the hub refuses (403, 422) is halved until the one reading it refuses is found: that one
 is set aside with the reason (`refused`), never retried; the others are delivered.
+
+The sensors' health changes (online, offline: `iot.health.SensorHealth` on the box, which hears
+them) wait in the same file and go with the next request, for the hub's `device_health`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from edge.uplink import Refused
 from hub.backoff import jittered_delay
 from hub.config import Deployment
 from hub.sink import HubUnavailable
+from hub.store.device_health import HealthChange
 from iot.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,12 @@ CREATE TABLE IF NOT EXISTS readings (
 );
 CREATE INDEX IF NOT EXISTS readings_waiting ON readings (sent, seq);
 CREATE INDEX IF NOT EXISTS readings_time ON readings (sensor, time_us);
+CREATE TABLE IF NOT EXISTS health (  -- sensors turning online or offline, as the box judged them
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sensor     TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    time_us    INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refused (
     seq        INTEGER PRIMARY KEY,
     sensor     TEXT NOT NULL,
@@ -77,7 +87,9 @@ def readings_limit(deployment: Deployment) -> int:
 class ReadingsUplink(Protocol):
     """Where readings go: `edge.uplink.HubUplink` is one."""
 
-    def readings(self, site: str, readings: Sequence[Reading]) -> int: ...
+    def readings(
+        self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()
+    ) -> int: ...
 
 
 @dataclass
@@ -140,6 +152,17 @@ class ReadingsOutbox:
             if self.limit_rows is not None and self._rows > self.limit_rows:
                 self._evict(self.limit_rows)
         self.stats.spooled += len(rows)
+        self._wake.set()
+
+    def put_health(self, changes: Sequence[HealthChange]) -> None:
+        """Keep sensor status changes for the hub (committed, like readings)."""
+        if not changes:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO health (sensor, status, time_us) VALUES (?, ?, ?)",
+                [(c.device, c.status, _micros(c.time)) for c in changes],
+            )
         self._wake.set()
 
     def recent(self, sensors: Iterable[str], since: datetime) -> list[Reading]:
@@ -235,8 +258,16 @@ class ReadingsOutbox:
                 self._wake.clear()
 
     def _drain_once(self) -> bool:
-        """Deliver the oldest waiting batch; whether there was one."""
+        """Deliver the waiting health changes and the oldest waiting batch; whether there was one."""
         self._prune()
+        with self._lock:
+            changes = self._db.execute(
+                "SELECT seq, sensor, status, time_us FROM health ORDER BY seq LIMIT ?", (BATCH,)
+            ).fetchall()
+        if changes:
+            self._deliver_health(
+                [(int(q), HealthChange(_time(t), "sensor", s, st)) for q, s, st, t in changes]
+            )
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, sensor, metric, time_us, value FROM readings WHERE sent = 0"
@@ -244,7 +275,7 @@ class ReadingsOutbox:
                 (BATCH,),
             ).fetchall()
         if not rows:
-            return False
+            return bool(changes)
         self._deliver([(int(seq), Reading(s, m, _time(t), v)) for seq, s, m, t, v in rows])
         return True
 
@@ -264,6 +295,17 @@ class ReadingsOutbox:
         with self._transaction():
             self._db.executemany("UPDATE readings SET sent = 1 WHERE seq = ?", [(seq,) for seq, _ in batch])
         self.stats.delivered += len(batch)
+
+    def _deliver_health(self, changes: list[tuple[int, HealthChange]]) -> None:
+        """Send status changes; ones the hub refuses (a sensor no longer of the site) are logged
+        and dropped: the next change says the same, newer."""
+        self._pace()
+        try:
+            self.uplink.readings(self.site, [], [c for _, c in changes])
+        except Refused as exc:
+            log.warning("%d sensor status change(s) refused by the hub: %s", len(changes), exc)
+        with self._transaction():
+            self._db.executemany("DELETE FROM health WHERE seq = ?", [(seq,) for seq, _ in changes])
 
     def _set_aside(self, entry: tuple[int, Reading], reason: str) -> None:
         seq, r = entry

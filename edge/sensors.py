@@ -37,7 +37,9 @@ from hub.config import Deployment, Settings
 from hub.config.edge import sensors_of
 from hub.events import Event
 from hub.sink import EventSink
+from hub.store.device_health import HealthChange
 from iot.clock import BACKLOG_LAG
+from iot.health import SensorHealth
 from iot.mqtt5_receiver import Mqtt5Receiver
 from iot.payloads import Decoder
 from iot.readings import Reading
@@ -84,6 +86,7 @@ class BoxSensors:
             self.clock, self.stats, self._stop,
         )  # fmt: skip
         self.rules = SensorRules(self.deployment)
+        self.health = SensorHealth(self.deployment)  # online/offline, by arrival: the box hears them
         self.outbox.keep = self.rules.lookback()
         self._watermark: datetime | None = None  # newest reading of a backlog being drained
         self._thread = threading.Thread(target=self._run, name="edge-sensors", daemon=True)
@@ -142,6 +145,8 @@ class BoxSensors:
                     now = self.clock()
                     watermark = self._watermark
                     self._emit(self.rules.tick(now if watermark is None else min(now, watermark)))
+                    changes = self.health.changes(now)
+                    self.outbox.put_health([HealthChange(now, "sensor", s, status) for s, status in changes])
                     next_tick = time.monotonic() + TICK_EVERY
             except Exception as exc:  # the worker must outlive any one bad batch
                 log.exception("edge sensors error")
@@ -178,6 +183,7 @@ class BoxSensors:
         self.stats.refused += sum(len(m.decoded.refusals) for m in batch)
 
     def _feed(self, readings: list[Reading], received: datetime) -> None:
+        self.health.seen(readings, self.clock())
         newest = max((r.time for r in readings), default=None)
         if newest is not None:  # a backlog (the broker's queue after the box was down): data time
             self._watermark = newest if newest < received - BACKLOG_LAG else None

@@ -21,6 +21,7 @@ from hub.events import Event, Outcome
 from hub.sink import Delivery, Fate, HubUnavailable
 from hub.store.camera_frames import CameraFrame
 from hub.store.detections import DetectionRow
+from hub.store.device_health import HealthChange
 from iot.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -87,12 +88,17 @@ class HubUplink:
         _raise_refusal(self._send("POST", "/edge/heartbeat", json=beat), "heartbeat")
 
     # --- readings -----------------------------------------------------------------------------
-    def readings(self, site: str, readings: Sequence[Reading]) -> int:
-        """POST /edge/readings: how many the hub stored anew (one sent before is stored once).
-        Raises `HubUnavailable`, or `Refused` when the hub refuses the batch (403, 422)."""
+    def readings(
+        self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()
+    ) -> int:
+        """POST /edge/readings with the sensors' status changes: how many readings the hub stored
+        anew (one sent before is stored once). Raises `HubUnavailable`, or `Refused` when the hub
+        refuses the batch (403, 422)."""
         rows = [{"sensor": r.sensor, "metric": r.metric, "time": r.time.isoformat(), "value": r.value}
                 for r in readings]  # fmt: skip
-        answer = self._send("POST", "/edge/readings", json={"site": site, "readings": rows})
+        changes = [{"sensor": c.device, "status": c.status, "time": c.time.isoformat()} for c in health]
+        body = {"site": site, "readings": rows, "health": changes}
+        answer = self._send("POST", "/edge/readings", json=body)
         _raise_refusal(answer, "readings")
         return int(answer.json()["stored"])
 

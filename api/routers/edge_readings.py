@@ -6,14 +6,16 @@ The box's sensor rules judge the readings on the box and send their events throu
 Each reading is bound to the edge token's site and checked as the hub's decoder checks a device's
 (a metric of its sensor, within its physical bounds, a time in the sane window); one that is not
 refuses the whole batch, nothing stored, with the field named. A (sensor, metric, time) is
-stored once: a batch sent again after a lost answer stores nothing twice.
+stored once: a batch sent again after a lost answer stores nothing twice. The sensors' status
+changes, which the box judges (it hears them; the hub would take an uplink outage for silence),
+come with them into `device_health`, each (sensor, time, status) once.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter
 from pydantic import AwareDatetime, Field
@@ -26,6 +28,7 @@ from api.schemas import Body
 from hub.config import Deployment
 from hub.events import EARLIEST
 from hub.store.db import Connection
+from hub.store.device_health import HealthChange, store_health
 from iot.payloads import MAX_NAME
 from iot.readings import Reading
 from iot.writer import write_batch
@@ -43,13 +46,20 @@ class ReadingCreate(Body):
     value: float = Field(allow_inf_nan=False, description="Calibrated, in the metric's unit")
 
 
+class SensorStatusCreate(Body):
+    sensor: Name = Field(description="A sensor of the token's site")
+    status: Literal["online", "offline"]
+    time: AwareDatetime = Field(description="When the box found the sensor so")
+
+
 class ReadingsCreate(Body):
-    """A batch of readings from a box, oldest first."""
+    """A batch of readings from a box, oldest first, and its sensors' status changes."""
 
     site: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="The site the box serves: the edge token's"
     )
-    readings: list[ReadingCreate] = Field(min_length=1, max_length=MAX_READINGS)
+    readings: list[ReadingCreate] = Field(max_length=MAX_READINGS)
+    health: list[SensorStatusCreate] = Field(default_factory=list, max_length=MAX_READINGS)
 
 
 class ReadingsTaken(Body):
@@ -63,20 +73,33 @@ async def post_readings(
 ) -> ReadingsTaken:
     """Every reading must be of a sensor of the token's site (403 naming the field), of one of
     its metrics, within the metric's bounds and at a time from 2000 up to `iot.max_skew` ahead
-    of the hub's clock (422 naming the field)."""
+    of the hub's clock (422 naming the field). The status changes of the site's sensors
+    (`health`) go into `device_health`, each (sensor, time, status) once."""
     site = str(caller.site)
     if body.site != site:
         raise forbidden(["body", "site"], f"this edge token sends for site {site}, not {body.site}")
     deployment = services.hub.config.deployment
     latest = services.now() + timedelta(seconds=deployment.iot.max_skew)
     readings = [_checked(deployment, site, i, r, latest) for i, r in enumerate(body.readings)]
-    stored = await db.run(_store, readings)
+    changes = []
+    for i, given in enumerate(body.health):
+        sensor = deployment.sensor_by_id.get(given.sensor)
+        if sensor is None or sensor.site != site:
+            why = f"sensor {given.sensor!r} is not a sensor of site {site}"
+            raise forbidden(["body", "health", i, "sensor"], why)
+        if not EARLIEST <= given.time <= latest:
+            raise unprocessable(["body", "health", i, "time"], f"{given.time.isoformat()} is out of range")
+        changes.append(
+            HealthChange(given.time, "sensor", sensor.id, given.status, f"reported by {caller.name}")
+        )
+    stored = await db.run(_store, readings, changes)
     return ReadingsTaken(taken=len(readings), stored=stored)
 
 
 def _checked(
     deployment: Deployment, site: str, index: int, given: ReadingCreate, latest: datetime
 ) -> Reading:
+    """`given` as a reading to store, or the 403/422 naming its field."""
     where: list[str | int] = ["body", "readings", index]
     sensor = deployment.sensor_by_id.get(given.sensor)
     if sensor is None or sensor.site != site:
@@ -98,5 +121,13 @@ def _checked(
     return Reading(sensor.id, given.metric, given.time, given.value)
 
 
-def _store(conn: Connection, readings: list[Reading]) -> int:
-    return write_batch(conn, readings, [])
+def _store(conn: Connection, readings: list[Reading], changes: list[HealthChange]) -> int:
+    new = [
+        c for c in changes
+        if conn.execute(
+            "SELECT 1 FROM device_health WHERE kind = 'sensor' AND device = %s AND time = %s AND status = %s",
+            (c.device, c.time, c.status),
+        ).fetchone() is None
+    ]  # fmt: skip
+    store_health(conn, new)
+    return write_batch(conn, readings, []) if readings else 0

@@ -30,6 +30,7 @@ from hub.config.edge import hub_sensors
 from hub.host import wait_until
 from hub.sink import HubUnavailable
 from hub.spool import DurableSink
+from hub.store.device_health import HealthChange
 from iot.readings import Reading
 from iot.receiver import BrokerAddress
 from tests.api.conftest import Api, serve
@@ -80,8 +81,8 @@ class RecordingUplink(HubUplink):
         super().__init__(*args, **kwargs)
         self.taken: list[Reading] = []
 
-    def readings(self, site: str, readings: Sequence[Reading]) -> int:
-        stored = super().readings(site, readings)
+    def readings(self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()) -> int:
+        stored = super().readings(site, readings, health)
         self.taken += readings
         return stored
 
@@ -155,6 +156,14 @@ def events_at_hub(hub: Api) -> list[tuple[datetime, bool, float]]:
     return [(t, c, float(late)) for t, c, late in rows]
 
 
+def health_at_hub(hub: Api) -> list[tuple[str, str]]:
+    with hub.hub.db.transaction() as conn:
+        rows = conn.execute(
+            "SELECT device, status FROM device_health WHERE kind = 'sensor' ORDER BY time, device"
+        ).fetchall()
+    return [(d, s) for d, s in rows]
+
+
 def base_time() -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
 
@@ -173,6 +182,7 @@ def test_a_box_sensor_crossing_a_threshold_raises_and_clears_the_alert_at_the_hu
     finally:
         box.close()
     assert readings_at_hub(hub) == list(zip(times, LEVELS, strict=True))
+    assert health_at_hub(hub) == [("coldstore-gas", "online")]  # the box heard it
 
 
 def test_an_uplink_cut_loses_and_doubles_no_reading_and_alerts_follow_reading_time(
@@ -215,6 +225,7 @@ def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_st
     now = datetime.now(UTC).replace(microsecond=0)
     gas = {"sensor": "coldstore-gas", "metric": "lel", "time": now.isoformat(), "value": 12.5}
     batch = {"site": SITE, "readings": [gas, {**gas, "time": (now - timedelta(seconds=10)).isoformat()}]}
+    batch["health"] = [{"sensor": "coldstore-gas", "status": "online", "time": now.isoformat()}]
     first = hub.call("box-cold", "POST", "/edge/readings", json=batch)
     again = hub.call("box-cold", "POST", "/edge/readings", json=batch)
     assert first.json() == {"taken": 2, "stored": 2} and again.json() == {"taken": 2, "stored": 0}
@@ -225,6 +236,7 @@ def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_st
         ("box-cold", {**batch, "readings": [{**gas, "value": 140}]}, 422, "body.readings[0].value"),
         ("box-cold", {**batch, "readings": [gas, {**gas, "time": "2030-01-01T00:00:00Z"}]}, 422,
          "body.readings[1].time"),
+        ("box-hall", {**batch, "site": "lintong-hall", "readings": []}, 403, "body.health[0].sensor"),
         ("operator", batch, 403, None),
     ]  # fmt: skip
     for who, body, code, path in refused:
@@ -232,7 +244,7 @@ def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_st
         assert answer.status_code == code, (who, answer.text)
         if path is not None:
             assert answer.json()["detail"][0]["path"] == path, answer.text
-    assert len(readings_at_hub(hub)) == 2
+    assert len(readings_at_hub(hub)) == 2 and health_at_hub(hub) == [("coldstore-gas", "online")]
 
 
 def test_the_sensors_a_box_takes_are_left_alone_by_the_hubs_ingest(tmp_path: Path) -> None:
@@ -247,7 +259,7 @@ def test_the_sensors_a_box_takes_are_left_alone_by_the_hubs_ingest(tmp_path: Pat
 
 
 class AwayUplink:
-    def readings(self, site: str, readings: Sequence[Reading]) -> int:
+    def readings(self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()) -> int:
         raise HubUnavailable("the hub is away", [])
 
 
