@@ -60,6 +60,15 @@ describe("FrameCache", () => {
     expect(revoked).toEqual(["u1"]);
   });
 
+  it("asks only when the camera list names a newer frame than the one shown", async () => {
+    const { frames, asked } = cache([picture("a", '"1"'), picture("b", '"2"')]);
+    expect(await frames.refresh("cam", "2026-12-02T08:00:00Z")).toBe(true);
+    expect(await frames.refresh("cam", "2026-12-02T08:00:00Z")).toBe(false);
+    expect(asked).toEqual([null]);
+    expect(await frames.refresh("cam", "2026-12-02T08:00:05Z")).toBe(true);
+    expect([asked, frames.url("cam")]).toEqual([[null, '"1"'], "u2"]);
+  });
+
   it("keeps the picture shown when the hub is away or a new one does not decode", async () => {
     const { frames, revoked } = cache([picture("a", '"1"'), picture("bad", '"2"')]);
     await frames.refresh("cam");

@@ -23,11 +23,13 @@ export type FrameAnswer = { changed: false } | { changed: true; blob: Blob; etag
 interface Shown {
   url: string;
   etag: string | null;
+  frameAt: string | null; // GET /cameras' frame_at when it was fetched
 }
 
 /**
- * Each camera's frame as an object URL. `refresh` asks with the ETag of the frame shown; a new one
- * is decoded (`ready`) before it replaces the old, whose URL is then revoked.
+ * Each camera's frame as an object URL. `refresh` asks only when GET /cameras names a frame newer
+ * than the one shown, with the shown frame's ETag; a new one is decoded (`ready`) before it
+ * replaces the old, whose URL is then revoked.
  */
 export class FrameCache {
   private readonly shown = new Map<string, Shown>();
@@ -43,17 +45,22 @@ export class FrameCache {
     return this.shown.get(camera)?.url;
   }
 
-  /** Fetch `camera`'s frame if it changed; true when the picture shown changed. A failure keeps
-   * the picture shown (the next round tries again). */
-  async refresh(camera: string): Promise<boolean> {
+  /** Fetch `camera`'s frame if it changed (`frameAt`: GET /cameras' `frame_at`, null when not
+   * known); true when the picture shown changed. A failure keeps the picture shown (the next round
+   * tries again). */
+  async refresh(camera: string, frameAt: string | null = null): Promise<boolean> {
     const before = this.shown.get(camera);
+    if (before && frameAt !== null && before.frameAt === frameAt) return false; // nothing new: no request
     let answer: FrameAnswer;
     try {
       answer = await this.fetchFrame(camera, before?.etag ?? null);
     } catch {
       return false;
     }
-    if (!answer.changed) return false;
+    if (!answer.changed) {
+      if (before && frameAt !== null) before.frameAt = frameAt; // the one shown is that frame
+      return false;
+    }
     const url = this.toUrl(answer.blob);
     try {
       await this.ready(url);
@@ -65,7 +72,7 @@ export class FrameCache {
       this.revoke(url); // a newer refresh of the same camera won meanwhile
       return false;
     }
-    this.shown.set(camera, { url, etag: answer.etag });
+    this.shown.set(camera, { url, etag: answer.etag, frameAt });
     if (before) this.revoke(before.url);
     return true;
   }
