@@ -1,11 +1,14 @@
 """The box's outbox of sensor readings: every accepted reading on disk before the broker hears
 it was taken, shipped to the hub (`POST /edge/readings`) in batches, oldest first.
 
-A reading is committed to a SQLite file in WAL mode with ``synchronous=FULL`` before its MQTT
-message is acknowledged, so a ``kill -9`` or a power cut loses none: what was not acknowledged
-the broker sends again, what was is on disk. Delivery follows the order of arrival, so each
-sensor's readings reach the hub in order. The hub stores each (sensor, metric, time) once, which
-is a reading's stable id: a batch sent again after a lost answer stores nothing twice.
+A reading is committed to a SQLite file in WAL mode, synced (``synchronous=FULL``), before its
+MQTT message is acknowledged, so a ``kill -9`` or a power cut loses none: what was not
+acknowledged the broker sends again, what was is on disk. Marking readings delivered and
+forgetting old ones is not synced on its own (a power cut may undo it: those are sent again,
+and the hub stores them once); the next synced commit carries it. Delivery follows the order
+of arrival, so each sensor's readings reach the hub in order. The hub stores each (sensor,
+metric, time) once, which is a reading's stable id: a batch sent again after a lost answer
+stores nothing twice.
 
 Delivered readings stay while the box's sensor rules may need them after a restart (`keep`:
 their look-back, `iot.rules.SensorRules.lookback`), then go. The outbox is bounded
@@ -74,6 +77,7 @@ CREATE TABLE IF NOT EXISTS refused (
 """
 ROW_BYTES = 100  # a reading's row with its index entries on disk, roughly: the bound in rows
 BATCH = 400  # readings per POST /edge/readings: about 40 KB of JSON, under the API's body limit
+PRUNE_EVERY = 10.0  # seconds between forgetting delivered readings past the look-back
 MAX_BACKOFF = 30.0  # seconds between tries at most while the hub is away
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -129,6 +133,7 @@ class ReadingsOutbox:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()  # one SQLite connection, shared by the intake and the drainer
         self._rows = int(self._db.execute("SELECT count(*) FROM readings").fetchone()[0])
+        self._next_prune = 0.0
         self._tokens = float("inf")  # requests the pace lets go now (a full bucket to start)
         self._refilled = time.monotonic()
         self._wake = threading.Event()
@@ -221,9 +226,11 @@ class ReadingsOutbox:
             self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One transaction on the shared connection, under its lock (the connection autocommits)."""
+    def _transaction(self, synced: bool = True) -> Iterator[None]:
+        """One transaction on the shared connection, under its lock (the connection autocommits);
+        its commit synced to the disk, or not (`synced`: what a power cut may undo harmlessly)."""
         with self._lock:
+            self._db.execute(f"PRAGMA synchronous={'FULL' if synced else 'NORMAL'}")
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -292,7 +299,7 @@ class ReadingsOutbox:
                 return
             self._set_aside(batch[0], str(exc))
             return
-        with self._transaction():
+        with self._transaction(synced=False):
             self._db.executemany("UPDATE readings SET sent = 1 WHERE seq = ?", [(seq,) for seq, _ in batch])
         self.stats.delivered += len(batch)
 
@@ -304,7 +311,7 @@ class ReadingsOutbox:
             self.uplink.readings(self.site, [], [c for _, c in changes])
         except Refused as exc:
             log.warning("%d sensor status change(s) refused by the hub: %s", len(changes), exc)
-        with self._transaction():
+        with self._transaction(synced=False):
             self._db.executemany("DELETE FROM health WHERE seq = ?", [(seq,) for seq, _ in changes])
 
     def _set_aside(self, entry: tuple[int, Reading], reason: str) -> None:
@@ -334,9 +341,12 @@ class ReadingsOutbox:
             self._stop.wait((1 - self._tokens) / rate)
 
     def _prune(self) -> None:
-        """Forget delivered readings older than the rules' look-back."""
+        """Forget delivered readings older than the rules' look-back, every `PRUNE_EVERY` seconds."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY
         cutoff = _micros(datetime.fromtimestamp(self.clock(), UTC) - self.keep)
-        with self._transaction():
+        with self._transaction(synced=False):
             gone = self._db.execute("DELETE FROM readings WHERE sent = 1 AND time_us < ?", (cutoff,)).rowcount
             self._rows -= max(gone, 0)
 

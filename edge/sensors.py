@@ -75,14 +75,16 @@ class BoxSensors:
     outbox: ReadingsOutbox
     events: EventSink
     clock: Callable[[], datetime] = _now
+    client_id: str = ""  # the MQTT client id of its persistent session; empty: offsite-edge-SITE
     stats: IngestStats = field(default_factory=IngestStats)
 
     def __post_init__(self) -> None:
         self.deployment = sensors_of(self.deployment, {self.site})
+        self.client_id = self.client_id or f"offsite-edge-{self.site}"
         self._stop = threading.Event()
         receiver = Mqtt5Receiver if self.broker.mqtt5 else MqttReceiver
         self.receiver: Mqtt5Receiver | MqttReceiver = receiver(
-            self.deployment, self.broker, f"offsite-edge-{self.site}", Decoder(self.deployment),
+            self.deployment, self.broker, self.client_id, Decoder(self.deployment),
             self.clock, self.stats, self._stop,
         )  # fmt: skip
         self.rules = SensorRules(self.deployment)
