@@ -425,13 +425,24 @@ class Arrivals:
             parts["motion"] += crop_from[0] - started if moved else time.thread_time() - started
             return moved
 
-        def detect_timed(frame: Frame) -> Detections:
+        def crops_done() -> None:
             if crop_from:
                 parts["crop"] += time.thread_time() - crop_from.pop()
+
+        def detect_timed(frame: Frame) -> Detections:
+            crops_done()
             return detect(frame)
 
         analyser.gate.should_detect = gate  # type: ignore[method-assign]
         analyser._detect = detect_timed
+        detect_many = analyser._detect_many  # a frame's moving parts, in one batch
+        if detect_many is not None:
+
+            def detect_many_timed(frames: Sequence[Frame]) -> list[Detections]:
+                crops_done()
+                return detect_many(frames)
+
+            analyser._detect_many = detect_many_timed
 
     def part_cpu(self) -> Counter[str]:
         """CPU seconds of the motion gates and crops so far, all cameras."""
