@@ -1,7 +1,7 @@
 """Sensor ingest rate against the broker's own client, on a real Mosquitto and TimescaleDB.
 
     .venv/bin/python -m bench.iot [--messages 50000] [--gateway-messages 2000] [--workers 1 2]
-        [--receivers mqtt5 paho] [--queue 20000]
+        [--receivers mqtt5 paho] [--queue 20000] [--rounds 3]
 
 For each kind of message, N messages are queued at QoS 1 in a persistent session while the
 consumer is away; then the consumer comes back and drains them. The reference is
@@ -11,6 +11,9 @@ each is a process with its own session in one shared subscription, and the broke
 queue between them. `--receivers` picks the receive loops to measure: `mqtt5`
 (`iot.mqtt5_receiver`, what MQTT 5 brokers get) and `paho` (`iot.receiver` on MQTT 3.1.1, what
 the demo's embedded broker gets).
+
+Each round measures `mosquitto_sub` right before every offsite run, so that a ratio compares
+rates taken under the same load; the summary gives each setup's median over the rounds.
 
 Mosquitto 2.0 stalls draining much more than 65535 messages queued for one session (their
 packet ids wrap around), for its own client as for ours: keep N per session below that.
@@ -22,6 +25,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import tempfile
 import time
@@ -185,17 +189,18 @@ def main() -> None:
     parser.add_argument(
         "--queue", type=int, help="iot.queue (Receive Maximum) of each worker; default its default"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every setup, interleaved")
     args = parser.parse_args()
     if max(args.messages, args.gateway_messages) > MAX_QUEUED:
         parser.error(f"Mosquitto stalls draining more than {MAX_QUEUED} messages queued for one session")
-    console = Console()
+    console = Console(width=160)
+    results: list[tuple[str, str, float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cluster = start_cluster(Path(tmp), timescaledb=True)
         try:
             db = open_database(cluster.dsn, Path(tmp), pool_size=1)
             upgrade(db)
             db.close()
-            results = []
             cases = [
                 ("single-reading", TEMP_TOPIC, single_lines(args.messages), args.messages),
                 (
@@ -207,29 +212,34 @@ def main() -> None:
             ]
             for name, topic, lines, readings in cases:
                 console.print(f"[bold]{name}[/]: {len(lines)} messages, {readings} readings")
-                with fresh_broker() as broker:  # a broker per run: no session carries messages over
-                    reference = mosquitto_sub_rate(broker, topic, lines)
-                for receiver in args.receivers:
-                    for workers in args.workers:
-                        with fresh_broker() as broker:
-                            rates = offsite_rate(
-                                cluster.dsn,
-                                broker,
-                                topic,
-                                lines,
-                                readings,
-                                Path(tmp),
-                                workers,
-                                receiver,
-                                args.queue,
+                for _ in range(args.rounds):
+                    for receiver in args.receivers:
+                        for workers in args.workers:
+                            with fresh_broker() as broker:  # a broker per run: no session carries over
+                                reference = mosquitto_sub_rate(broker, topic, lines)
+                            with fresh_broker() as broker:
+                                messages, stored = offsite_rate(
+                                    cluster.dsn, broker, topic, lines, readings, Path(tmp), workers,
+                                    receiver, args.queue,
+                                )  # fmt: skip
+                            how = f"{receiver} x{workers}"
+                            results.append((name, how, reference, messages, stored))
+                            console.print(
+                                f"{name:15} mosquitto_sub {reference:9.0f} msg/s | offsite {how:8}"
+                                f" {messages:9.0f} msg/s {stored:9.0f} readings/s committed"
+                                f" | ratio {messages / reference:.2f} | load {os.getloadavg()[0]:.1f}"
                             )
-                        results.append((name, reference, f"{receiver} x{workers}", *rates))
         finally:
             cluster.remove()
-    for name, reference, how, messages, stored in results:
+    console.print(f"[bold]median of {args.rounds} rounds[/] (ratio: to mosquitto_sub in the same round)")
+    for name, how in dict.fromkeys((name, how) for name, how, *_ in results):
+        runs = [r for r in results if r[:2] == (name, how)]
+        ratio = statistics.median(m / ref for _, _, ref, m, _ in runs)
+        stored = statistics.median(s for *_, s in runs)
+        reference = statistics.median(ref for _, _, ref, _, _ in runs)
         console.print(
-            f"{name:15} mosquitto_sub {reference:9.0f} msg/s | offsite {how:8} {messages:9.0f} msg/s"
-            f" {stored:9.0f} readings/s committed | ratio {messages / reference:.2f}"
+            f"{name:15} offsite {how:8} ratio {ratio:.2f} | {stored:9.0f} readings/s committed"
+            f" | mosquitto_sub {reference:9.0f} msg/s"
         )
     console.print("load average " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
 
