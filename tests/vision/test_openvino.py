@@ -19,7 +19,7 @@ from tests.vision.conftest import MODEL, analyser_for, config, events, play
 from vision.batcher import DetectorWorker
 from vision.detections import Detections, box_iou
 from vision.detectors import Detector, DetectorSpec, ModelError, load_detector
-from vision.detectors.openvino import OpenVinoDetector
+from vision.detectors.openvino import COMPILED_SIZES, OpenVinoDetector
 from vision.detectors.process import ProcessDetector
 from vision.quantize import quantize
 from vision.region import Region
@@ -89,6 +89,19 @@ def test_crops_run_at_their_own_size_with_the_boxes_of_onnxruntime(models: dict[
     assert {c.image.shape for c in crops} == {(264, 416, 3)}
     found = [[crop.restore(d.detect([crop.image])[0]) for crop in crops] for d in (onnxruntime, openvino)]
     assert assert_same_boxes(*found) >= 3
+
+
+def test_crops_of_many_sizes_keep_a_few_compiled(models: dict[str, str]) -> None:
+    onnxruntime = load_detector(DetectorSpec(models["dynamic"], threads=1))
+    openvino = load_detector(DetectorSpec(models["dynamic"], backend="openvino", threads=1))
+    assert isinstance(openvino, OpenVinoDetector)
+    picture = scenes.render(SCENES[0], 6.0)
+    crops = [
+        picture[:h, 300 : 300 + w] for h, w in zip(range(320, 640, 32), range(416, 736, 32), strict=True)
+    ]
+    assert assert_same_boxes(onnxruntime.detect(crops), openvino.detect(crops)) >= 10  # ten sizes at once
+    assert len(openvino.compiled_sizes) == COMPILED_SIZES
+    assert openvino.compiled_sizes[-1] == (1, 3, *openvino.input_size(608, 704))  # the latest kept
 
 
 def test_throughput_hint_runs_a_batch_at_once_with_the_same_boxes(models: dict[str, str]) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,17 @@ from vision.models import ModelError
 log = logging.getLogger(__name__)
 
 INPUT_TYPES: dict[str, type[np.floating[Any]]] = {"f32": np.float32, "f16": np.float16}
+# Input sizes kept compiled at once, the least recently used dropped: a camera's frame and its crops
+# take a few; motion crops of every size would otherwise hold a copy of the weights each.
+COMPILED_SIZES = 8
 
 
 class OpenVinoDetector(YoloExport):
     """A YOLOv8 / YOLO11 detection model exported to ONNX, compiled by OpenVINO for the CPU.
 
     A model with a dynamic input is compiled once per input size it meets (a camera's frame, its
-    crop), at batch 1, and each image of a batch runs on a request of its own: with dynamic
+    crop; the latest `COMPILED_SIZES` kept), at batch 1, and each image of a batch runs on a
+    request of its own: with dynamic
     shapes OpenVINO ran the INT8 file's convolutions wrongly (a person's score 0.83 in FP32 and
     onnxruntime, under 0.35 here), with static ones it agrees. Safe to call from several threads:
     each call takes its own requests from the size's pool.
@@ -71,7 +76,7 @@ class OpenVinoDetector(YoloExport):
         super().__init__(path, spec, layout)
         self.hint = spec.hint
         self._properties = _properties(spec)
-        self._sizes: dict[tuple[int, ...], _Compiled] = {}
+        self._sizes: OrderedDict[tuple[int, ...], _Compiled] = OrderedDict()
         self._lock = threading.Lock()
         first = self._compiled((self.batch or 1, 3, *self.size))  # a bad setting fails here, not at a frame
         self.streams = int(first.model.get_property("NUM_STREAMS"))
@@ -83,11 +88,21 @@ class OpenVinoDetector(YoloExport):
             f"{self.streams} stream(s), {self.threads} thread(s), {self.input_description()}"
         )
 
+    @property
+    def compiled_sizes(self) -> list[tuple[int, ...]]:
+        """The input shapes compiled now, least recently used first."""
+        with self._lock:
+            return list(self._sizes)
+
     def _compiled(self, shape: tuple[int, ...]) -> _Compiled:
         """The model compiled for inputs of this shape (compiled on first use)."""
         with self._lock:
             found = self._sizes.get(shape)
-            if found is None:
+            if found is not None:
+                self._sizes.move_to_end(shape)
+            else:
+                if len(self._sizes) >= COMPILED_SIZES:
+                    self._sizes.popitem(last=False)  # a call running on it keeps it until it returns
                 model = self._model.clone()
                 model.reshape({0: ov.PartialShape(list(shape))})
                 compiled = self._core.compile_model(model, "CPU", self._properties)
