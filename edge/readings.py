@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS refused (
 );
 """
 ROW_BYTES = 100  # a reading's row with its index entries on disk, roughly: the bound in rows
-BATCH = 400  # readings per POST /edge/readings: about 40 KB of JSON, under the API's body limit
+BATCH = 1000  # readings per POST /edge/readings: about 40 KB of JSON as series, under the body limit
 PRUNE_EVERY = 10.0  # seconds between forgetting delivered readings past the look-back
 MAX_BACKOFF = 30.0  # seconds between tries at most while the hub is away
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

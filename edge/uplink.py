@@ -94,10 +94,14 @@ class HubUplink:
         """POST /edge/readings with the sensors' status changes: how many readings the hub stored
         anew (one sent before is stored once). Raises `HubUnavailable`, or `Refused` when the hub
         refuses the batch (403, 422)."""
-        rows = [{"sensor": r.sensor, "metric": r.metric, "time": r.time.isoformat(), "value": r.value}
-                for r in readings]  # fmt: skip
+        series: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in readings:  # a series per sensor and metric, each in the order given
+            empty = {"sensor": r.sensor, "metric": r.metric, "times": [], "values": []}
+            one = series.setdefault((r.sensor, r.metric), empty)
+            one["times"].append(r.time.isoformat())
+            one["values"].append(r.value)
         changes = [{"sensor": c.device, "status": c.status, "time": c.time.isoformat()} for c in health]
-        body = {"site": site, "readings": rows, "health": changes}
+        body = {"site": site, "series": list(series.values()), "health": changes}
         answer = self._send("POST", "/edge/readings", json=body)
         _raise_refusal(answer, "readings")
         return int(answer.json()["stored"])

@@ -223,22 +223,24 @@ def test_a_box_may_send_only_its_own_sites_readings_and_a_batch_sent_again_is_st
     hub: Api,
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    gas = {"sensor": "coldstore-gas", "metric": "lel", "time": now.isoformat(), "value": 12.5}
-    batch = {"site": SITE, "readings": [gas, {**gas, "time": (now - timedelta(seconds=10)).isoformat()}]}
+    times = [(now - timedelta(seconds=10)).isoformat(), now.isoformat()]
+    gas = {"sensor": "coldstore-gas", "metric": "lel", "times": times, "values": [12.5, 13.0]}
+    batch = {"site": SITE, "series": [gas]}
     batch["health"] = [{"sensor": "coldstore-gas", "status": "online", "time": now.isoformat()}]
     first = hub.call("box-cold", "POST", "/edge/readings", json=batch)
     again = hub.call("box-cold", "POST", "/edge/readings", json=batch)
     assert first.json() == {"taken": 2, "stored": 2} and again.json() == {"taken": 2, "stored": 0}
+    ahead = [times[0], "2030-01-01T00:00:00Z"]
     refused = [
         ("box-hall", batch, 403, "body.site"),
-        ("box-hall", {**batch, "site": "lintong-hall"}, 403, "body.readings[0].sensor"),
-        ("box-cold", {**batch, "readings": [{**gas, "metric": "co"}]}, 422, "body.readings[0].metric"),
-        ("box-cold", {**batch, "readings": [{**gas, "value": 140}]}, 422, "body.readings[0].value"),
-        ("box-cold", {**batch, "readings": [gas, {**gas, "time": "2030-01-01T00:00:00Z"}]}, 422,
-         "body.readings[1].time"),
-        ("box-hall", {**batch, "site": "lintong-hall", "readings": []}, 403, "body.health[0].sensor"),
+        ("box-hall", {**batch, "site": "lintong-hall"}, 403, "body.series[0].sensor"),
+        ("box-cold", {**batch, "series": [{**gas, "metric": "co"}]}, 422, "body.series[0].metric"),
+        ("box-cold", {**batch, "series": [{**gas, "values": [12.5, 140]}]}, 422, "body.series[0].values[1]"),
+        ("box-cold", {**batch, "series": [{**gas, "times": ahead}]}, 422, "body.series[0].times[1]"),
+        ("box-cold", {**batch, "series": [{**gas, "values": [1.0]}]}, 422, "body.series[0]"),
+        ("box-hall", {**batch, "site": "lintong-hall", "series": []}, 403, "body.health[0].sensor"),
         ("operator", batch, 403, None),
-    ]  # fmt: skip
+    ]
     for who, body, code, path in refused:
         answer = hub.call(who, "POST", "/edge/readings", json=body)
         assert answer.status_code == code, (who, answer.text)
