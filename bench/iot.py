@@ -25,12 +25,14 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Barrier, Event
@@ -87,13 +89,56 @@ def fresh_broker() -> Iterator[Broker]:
         broker.remove()
 
 
-def mosquitto_sub_rate(broker: Broker, topic: str, lines: list[str]) -> float:
+@dataclass(frozen=True)
+class Run:
+    """One drain: its rate, and the CPU seconds each part spent on it (the consumer: offsite's
+    workers or `mosquitto_sub`; PostgreSQL; the broker). CPU does not shrink with other work on
+    the box the way a rate does: compare it when the box is busy."""
+
+    messages: float  # per second
+    readings: float  # committed per second
+    consumer: float
+    database: float
+    broker: float
+
+    def cpu_per_message(self, count: int) -> float:
+        """Microseconds of CPU, all parts together, per message."""
+        return (self.consumer + self.database + self.broker) * 1e6 / count
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and of its children it has waited for (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu(postmaster: int) -> float:
+    """CPU of a PostgreSQL server: the postmaster, the backends it reaped and the living ones."""
+    total = cpu_seconds(postmaster)
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster
+            ):
+                total += cpu_seconds(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile: its time is in the postmaster's
+    return total
+
+
+def mosquitto_sub_rate(broker: Broker, topic: str, lines: list[str]) -> Run:
     base = ["mosquitto_sub", "-p", str(broker.port), "-q", "1", "-c", "-i", "bench-sub", "-t", topic]
     subprocess.run([*base, "-E"], check=True, timeout=30)  # register the persistent session
     queue_messages(broker, topic, lines)
+    assert broker.process is not None
+    before, broker_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_seconds(broker.process.pid)
     start = time.perf_counter()
     subprocess.run([*base, "-C", str(len(lines))], stdout=subprocess.DEVNULL, check=True, timeout=600)
-    return len(lines) / (time.perf_counter() - start)
+    rate = len(lines) / (time.perf_counter() - start)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # mosquitto_sub is the one child reaped since
+    client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Run(rate, rate, client, 0.0, cpu_seconds(broker.process.pid) - broker_before)
 
 
 def bench_config(workers: int, queue: int | None = None) -> Deployment:
@@ -107,9 +152,9 @@ def address(port: int, receiver: str) -> BrokerAddress:
 
 
 def offsite_rate(
-    dsn: str, broker: Broker, topic: str, lines: list[str], readings: int, tmp: Path, workers: int = 1,
-    receiver: str = "mqtt5", queue: int | None = None,
-) -> tuple[float, float]:  # fmt: skip
+    dsn: str, postmaster: int, broker: Broker, topic: str, lines: list[str], readings: int, tmp: Path,
+    workers: int = 1, receiver: str = "mqtt5", queue: int | None = None,
+) -> Run:  # fmt: skip
     """Messages and readings per second that `workers` ingest processes drain and commit."""
     ids = [f"bench-ingest-{n}" for n in range(workers)]
     deployment = bench_config(workers, queue)
@@ -126,7 +171,7 @@ def offsite_rate(
     queue_messages(broker, topic, lines)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
     ready, stop = spawn.Barrier(workers + 1), spawn.Event()
-    counts = [(spawn.Value("q", 0), spawn.Value("q", 0)) for _ in ids]
+    counts = [(spawn.Value("q", 0), spawn.Value("q", 0), spawn.Value("d", 0.0)) for _ in ids]
     processes = [
         spawn.Process(
             target=_worker,
@@ -138,16 +183,23 @@ def offsite_rate(
         process.start()
 
     def committed() -> int:
-        return sum(n.value for n, _ in counts)
+        return sum(n.value for n, _, _ in counts)
 
     def running() -> bool:
         return all(process.is_alive() for process in processes)
 
+    assert broker.process is not None
     try:
         ready.wait(timeout=60)
         start = time.perf_counter()
+        database, broker_cpu = cluster_cpu(postmaster), cpu_seconds(broker.process.pid)
         wait_until(lambda: committed() >= readings or not running(), 900, step=0.01)
         elapsed = time.perf_counter() - start
+        database, broker_cpu = (
+            cluster_cpu(postmaster) - database,
+            cpu_seconds(broker.process.pid) - broker_cpu,
+        )
+        consumer = sum(cpu.value for _, _, cpu in counts)
         if committed() < readings:
             died = "" if running() else " (a worker died)"
             raise RuntimeError(f"only {committed()} of {readings} readings committed{died}")
@@ -155,24 +207,27 @@ def offsite_rate(
         stop.set()
         for process in processes:
             process.join(timeout=60)
-    stored = sum(s.value for _, s in counts)
+    stored = sum(s.value for _, s, _ in counts)
     if stored != readings:
         raise RuntimeError(f"{stored} new rows for {readings} readings")
-    return len(lines) / elapsed, readings / elapsed
+    return Run(len(lines) / elapsed, readings / elapsed, consumer, database, broker_cpu)
 
 
 def _worker(
     dsn: str, broker: BrokerAddress, client_id: str, deployment: Deployment, tmp: Path, ready: Barrier,
     stop: Event,
-    readings: Synchronized[int], stored: Synchronized[int],
+    readings: Synchronized[int], stored: Synchronized[int], cpu: Synchronized[float],
 ) -> None:  # fmt: skip
-    """One ingest process: starts when all are ready, and reports what it has committed."""
+    """One ingest process: starts when all are ready, and reports what it has committed and the
+    CPU it has spent since."""
     db = open_database(dsn, tmp, pool_size=2)
     ingest = SensorIngest(deployment, db, broker, client_id=client_id)
     try:
         ready.wait(timeout=60)
+        began = time.process_time()
         ingest.start()
         while not stop.wait(0.005):
+            cpu.value = time.process_time() - began
             stored.value = ingest.stats.stored
             readings.value = ingest.stats.readings  # last: the stored count is in by then
         ingest.stop()
@@ -193,10 +248,11 @@ def main() -> None:
     args = parser.parse_args()
     if max(args.messages, args.gateway_messages) > MAX_QUEUED:
         parser.error(f"Mosquitto stalls draining more than {MAX_QUEUED} messages queued for one session")
-    console = Console(width=160)
-    results: list[tuple[str, str, float, float, float]] = []
+    console = Console(soft_wrap=True)
+    results: list[tuple[str, str, int, Run, Run]] = []  # case, setup, messages, reference, offsite
     with tempfile.TemporaryDirectory() as tmp:
         cluster = start_cluster(Path(tmp), timescaledb=True)
+        postmaster = int((cluster.datadir / "postmaster.pid").read_text().split()[0])
         try:
             db = open_database(cluster.dsn, Path(tmp), pool_size=1)
             upgrade(db)
@@ -218,30 +274,47 @@ def main() -> None:
                             with fresh_broker() as broker:  # a broker per run: no session carries over
                                 reference = mosquitto_sub_rate(broker, topic, lines)
                             with fresh_broker() as broker:
-                                messages, stored = offsite_rate(
-                                    cluster.dsn, broker, topic, lines, readings, Path(tmp), workers,
-                                    receiver, args.queue,
+                                run = offsite_rate(
+                                    cluster.dsn, postmaster, broker, topic, lines, readings, Path(tmp),
+                                    workers, receiver, args.queue,
                                 )  # fmt: skip
                             how = f"{receiver} x{workers}"
-                            results.append((name, how, reference, messages, stored))
-                            console.print(
-                                f"{name:15} mosquitto_sub {reference:9.0f} msg/s | offsite {how:8}"
-                                f" {messages:9.0f} msg/s {stored:9.0f} readings/s committed"
-                                f" | ratio {messages / reference:.2f} | load {os.getloadavg()[0]:.1f}"
-                            )
+                            results.append((name, how, len(lines), reference, run))
+                            console.print(f"{name:15} {how:8} {_line(len(lines), reference, run)}"
+                                          f" | load {os.getloadavg()[0]:.1f}")  # fmt: skip
         finally:
             cluster.remove()
-    console.print(f"[bold]median of {args.rounds} rounds[/] (ratio: to mosquitto_sub in the same round)")
+    console.print(
+        f"[bold]median of {args.rounds} rounds[/] (ratio: to mosquitto_sub in the same round; CPU: us a"
+        " message, consumer + PostgreSQL + broker)"
+    )
     for name, how in dict.fromkeys((name, how) for name, how, *_ in results):
         runs = [r for r in results if r[:2] == (name, how)]
-        ratio = statistics.median(m / ref for _, _, ref, m, _ in runs)
-        stored = statistics.median(s for *_, s in runs)
-        reference = statistics.median(ref for _, _, ref, _, _ in runs)
-        console.print(
-            f"{name:15} offsite {how:8} ratio {ratio:.2f} | {stored:9.0f} readings/s committed"
-            f" | mosquitto_sub {reference:9.0f} msg/s"
-        )
+        median = statistics.median_low  # a round's own figures, not a mean of two
+        count = runs[0][2]
+        reference = Run(*(median(getattr(r[3], f) for r in runs) for f in _FIELDS))
+        run = Run(*(median(getattr(r[4], f) for r in runs) for f in _FIELDS))
+        ratio = median(r[4].messages / r[3].messages for r in runs)
+        cpu = median(r[3].cpu_per_message(count) / r[4].cpu_per_message(count) for r in runs)
+        console.print(f"{name:15} {how:8} {_line(count, reference, run, ratio, cpu)}")
     console.print("load average " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
+
+
+_FIELDS = ("messages", "readings", "consumer", "database", "broker")
+
+
+def _line(count: int, reference: Run, run: Run, ratio: float | None = None, cpu: float | None = None) -> str:
+    """One setup's figures against the reference: rates, their ratio, CPU a message and its ratio
+    (`mosquitto_sub`'s CPU over offsite's: above 1, offsite spends less)."""
+    ratio = run.messages / reference.messages if ratio is None else ratio
+    cpu = reference.cpu_per_message(count) / run.cpu_per_message(count) if cpu is None else cpu
+    mine = "+".join(f"{1e6 * t / count:.1f}" for t in (run.consumer, run.database, run.broker))
+    theirs = "+".join(f"{1e6 * t / count:.1f}" for t in (reference.consumer, reference.broker))
+    return (
+        f"mosquitto_sub {reference.messages:8.0f} msg/s | offsite {run.messages:8.0f} msg/s"
+        f" {run.readings:8.0f} readings/s committed | ratio {ratio:.2f}"
+        f" | CPU us/msg offsite {mine} mosquitto_sub {theirs} (ratio {cpu:.2f})"
+    )
 
 
 if __name__ == "__main__":
