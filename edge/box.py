@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -114,8 +115,13 @@ class BoxSink:
         self.outbox.attach(event_id, evidence)
 
     def record(self, rows: Sequence[DetectionRow]) -> None:
-        """Spool `rows` (the outbox's drainer sends what waits, a second's worth in one request)."""
-        self.outbox.keep_detections(rows)
+        """Spool `rows` (the outbox's drainer sends what waits, a second's worth in one request);
+        lost with a warning when the outbox cannot take them (a full disk): they are statistics,
+        and the camera's analysis goes on."""
+        try:
+            self.outbox.keep_detections(rows)
+        except sqlite3.Error as exc:
+            log.warning("%d tracked detections not kept: %s", len(rows), exc)
 
     def flush(self) -> None:
         """Nothing waits in memory: `record` spooled it."""

@@ -33,10 +33,8 @@ sink behind that takes them (`DetectionTarget`). They are statistics: never sync
 never delivered in a producer's thread.
 
 A spool may be bounded (`limit_bytes`, counted over what it holds): past the limit it evicts
-tracked detections first, then evidence, clips (``video/*``) before snapshots, oldest first, and
-never an event, which stays while the disk holds one more. An evicted file's hash leaves the
-spooled events and attachments that cite it (the hub would refuse a citation of a file it never
-got) and is named in the event's payload under ``evicted_evidence``, so the loss shows at the hub.
+tracked detections first, then evidence, clips before snapshots, oldest first, and never an event
+(`hub.spool_bound`); an event that cited an evicted file names it under ``evicted_evidence``.
 
 Why SQLite: it is in the standard library, one file, transactional, and its WAL mode lets the
 producer append while the drainer reads; the spool holds a few thousand small rows at most.
@@ -58,10 +56,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from pydantic import JsonValue
-
 from hub.events import Event
 from hub.sink import Delivery, EventSink, Fate, HubUnavailable
+from hub.spool_bound import evict, held, uncite_evicted
 from hub.store.detections import DetectionRow
 
 log = logging.getLogger(__name__)
@@ -97,7 +94,6 @@ CREATE TABLE IF NOT EXISTS evicted (  -- evidence evicted lately: an entry citin
 """
 BATCH = 200  # entries read from the spool per round: bounds memory while a long backlog drains
 MAX_BACKOFF = 5.0  # seconds between retries while the sink behind is away
-EVICTED_KEPT = 86400.0  # seconds an evicted hash is remembered: longer than a clip takes to cut
 DETECTIONS_PER_CALL = 2000  # tracked detections handed to the sink behind in one call (one request)
 
 
@@ -170,7 +166,7 @@ class DurableSink:
         self._synced_folder = False
         # What the spool holds, kept up to date as entries come and go so that a bounded spool's
         # appends need not add it up each time; added up again whenever it crosses the bound.
-        self._bytes = self._held()
+        self._bytes = held(self._db)
         self._db_lock = threading.RLock()  # one SQLite connection, shared by producers and the drainer
         self._drain_lock = threading.Lock()  # one delivery at a time keeps the order
         self._away = False
@@ -245,15 +241,7 @@ class DurableSink:
     def size(self) -> int:
         """Bytes the spool holds (bodies of its entries; the file's own overhead aside)."""
         with self._db_lock:
-            return self._held()
-
-    def _held(self) -> int:
-        return int(
-            self._db.execute(
-                "SELECT (SELECT coalesce(sum(length(body)), 0) FROM spool)"
-                " + (SELECT coalesce(sum(length(body)), 0) FROM detections)"
-            ).fetchone()[0]
-        )
+            return held(self._db)
 
     def refusals(self) -> list[tuple[str, str, str]]:
         """(kind, key, reason) of every entry refused, oldest first."""
@@ -315,55 +303,35 @@ class DurableSink:
             self._bytes += sum(len(row[2]) for row in rows)
             if self.limit_bytes is not None and self._bytes > self.limit_bytes:
                 self._evict(db, self.limit_bytes)
-            _uncite_evicted(db, rows)
+            uncite_evicted(db, rows)
             return seqs
 
     def _evict(self, db: sqlite3.Connection, limit: int) -> None:
-        """Evict tracked detections, then evidence, clips first, oldest first, until the spool holds
-        at most `limit` bytes; events stay whatever they weigh. Inside the appending transaction."""
-        size = self._held()
-        if size <= limit:
-            self._bytes = size
-            return
-        size = self._evict_detections(db, size, limit)
-        if size <= limit:
-            self._bytes = size
-            return
-        candidates = db.execute(
-            "SELECT seq, key, length(body), media_type LIKE 'video/%' FROM spool WHERE kind = 'evidence'"
-            " ORDER BY media_type LIKE 'video/%' DESC, seq"
-        ).fetchall()
-        evicted: set[str] = set()
-        for seq, key, length, is_clip in candidates:
-            if size <= limit:
-                break
-            db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
-            size -= int(length)
-            evicted.add(str(key))
-            self.stats.evicted_bytes += int(length)
-            if is_clip:
-                self.stats.evicted_clips += 1
-            else:
-                self.stats.evicted_snapshots += 1
-        self._bytes = size
-        gone = {
-            sha
-            for sha in evicted
-            if db.execute("SELECT 1 FROM spool WHERE kind = 'evidence' AND key = ?", (sha,)).fetchone()
-            is None
-        }
-        if gone:
-            now = self.clock()
-            db.executemany("INSERT OR REPLACE INTO evicted VALUES (?, ?)", [(sha, now) for sha in gone])
-            db.execute("DELETE FROM evicted WHERE evicted_at < ?", (now - EVICTED_KEPT,))
-            _uncite(db, gone)
+        """Evict to `limit` (`hub.spool_bound.evict`) inside the appending transaction; counted, and
+        said in the log."""
+        self._bytes, done = evict(db, limit, self.clock())
+        s = self.stats
+        s.evicted_clips += done.clips
+        s.evicted_snapshots += done.snapshots
+        s.evicted_detections += done.detections
+        s.evicted_detection_batches += done.detection_batches
+        s.evicted_bytes += done.bytes
+        if done.detections:
+            log.warning(
+                "outbox over its limit of %d bytes: evicted %d tracked detection(s) (%d so far) before"
+                " any evidence",
+                limit,
+                done.detections,
+                s.evicted_detections,
+            )
+        if done.files:
             log.warning(
                 "outbox over its limit of %d bytes: evicted %d evidence file(s) (%d clips, %d snapshots"
                 " so far); no event was dropped",
                 limit,
-                len(gone),
-                self.stats.evicted_clips,
-                self.stats.evicted_snapshots,
+                done.files,
+                s.evicted_clips,
+                s.evicted_snapshots,
             )
 
     def _hand_over(self, seqs: list[int]) -> dict[int, Delivery]:
@@ -392,32 +360,6 @@ class DurableSink:
             finally:
                 os.close(folder)
             self._synced_folder = True
-
-    def _evict_detections(self, db: sqlite3.Connection, size: int, limit: int) -> int:
-        """Evict batches of tracked detections, oldest first, until `size` is under `limit`; the
-        size left."""
-        rows = batches = 0
-        for seq, count, length in db.execute(
-            "SELECT seq, rows, length(body) FROM detections ORDER BY seq"
-        ).fetchall():
-            if size <= limit:
-                break
-            db.execute("DELETE FROM detections WHERE seq = ?", (seq,))
-            size -= int(length)
-            rows += int(count)
-            batches += 1
-            self.stats.evicted_bytes += int(length)
-        if batches:
-            self.stats.evicted_detections += rows
-            self.stats.evicted_detection_batches += batches
-            log.warning(
-                "outbox over its limit of %d bytes: evicted %d tracked detection(s) (%d so far) before"
-                " any evidence",
-                limit,
-                rows,
-                self.stats.evicted_detections,
-            )
-        return size
 
     def _deliver_now(self, seqs: list[int]) -> dict[int, Delivery]:
         """Deliver in the caller's thread while the sink behind is up (after whatever is spooled
@@ -637,62 +579,6 @@ class DurableSink:
                 raise
             else:
                 self._db.execute("COMMIT")
-
-
-def _uncite_evicted(db: sqlite3.Connection, rows: list[tuple[str, str, bytes, str, float]]) -> None:
-    """Drop from events and attachments just spooled the evidence evicted before they came (a clip
-    evicted as it was kept, before the attachment naming it)."""
-    if db.execute("SELECT 1 FROM evicted LIMIT 1").fetchone() is None:
-        return
-    cited: set[str] = set()
-    for kind, _, body, _, _ in rows:
-        if kind == "attach":
-            cited.update(s for s in body.decode().split(",") if s)
-        elif kind == "event":
-            cited.update(Event.model_validate_json(body).evidence)
-    gone = {
-        sha
-        for sha in cited
-        if db.execute("SELECT 1 FROM evicted WHERE key = ?", (sha,)).fetchone() is not None
-        and db.execute("SELECT 1 FROM spool WHERE kind = 'evidence' AND key = ?", (sha,)).fetchone() is None
-    }
-    if gone:
-        _uncite(db, gone)
-
-
-def _uncite(db: sqlite3.Connection, gone: set[str]) -> None:
-    """Remove evicted hashes from the spooled events and attachments citing them; an event names
-    them in its payload's ``evicted_evidence``, an attachment left with nothing is dropped."""
-    citing = {
-        (int(seq), str(kind), bytes(body))
-        for sha in gone
-        for seq, kind, body in db.execute(
-            "SELECT seq, kind, body FROM spool WHERE kind IN ('event', 'attach')"
-            " AND instr(CAST(body AS TEXT), ?) > 0",
-            (sha,),
-        )
-    }
-    for seq, kind, body in sorted(citing):
-        if kind == "attach":
-            kept = [s for s in body.decode().split(",") if s and s not in gone]
-            if kept:
-                db.execute("UPDATE spool SET body = ? WHERE seq = ?", (",".join(kept).encode(), seq))
-            else:
-                db.execute("DELETE FROM spool WHERE seq = ?", (seq,))
-            continue
-        event = Event.model_validate_json(body)
-        if not gone.intersection(event.evidence):
-            continue
-        before = event.payload.get("evicted_evidence")
-        lost: list[JsonValue] = [*(before if isinstance(before, list) else [])]
-        lost += [s for s in event.evidence if s in gone]
-        event = event.model_copy(
-            update={
-                "evidence": [s for s in event.evidence if s not in gone],
-                "payload": {**event.payload, "evicted_evidence": lost},
-            }
-        )
-        db.execute("UPDATE spool SET body = ? WHERE seq = ?", (event.model_dump_json().encode(), seq))
 
 
 def _detection_rows(body: bytes) -> list[DetectionRow]:
