@@ -69,7 +69,10 @@ class HeartbeatCreate(Body):
     outbox_bytes: int = Field(ge=0, le=2**62, description="Disk the outbox holds")
     outbox_limit_bytes: int = Field(ge=0, le=2**62, description="Disk the outbox may hold")
     outbox_evicted: int = Field(
-        ge=0, le=2**31 - 1, description="Evidence files and readings evicted since the box started"
+        ge=0,
+        le=2**31 - 1,
+        description="Evidence files, readings and batches of tracked detections evicted since the box"
+        " started",
     )
     config_refused: str = Field(
         default="",
