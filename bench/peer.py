@@ -87,6 +87,14 @@ def per_video_second(results: list[Result]) -> float:
 # ---- the two sides, each in a child process -------------------------------------------------
 
 
+def ready() -> None:
+    """Tell the parent the child is loaded, then wait for its go; what the child prints from then
+    on goes to stderr, so that a full pipe the parent no longer reads never blocks it."""
+    print("ready", flush=True)
+    os.dup2(2, 1)
+    sys.stdin.readline()
+
+
 def ultralytics_child(source: str, stop: Path | None, out: Path) -> None:
     """`YOLO.track(vid_stride=25, stream=True)` on `source` to its end, or until the file `stop`
     exists; prints "ready" once the model is loaded and waits for a line on stdin (the go); writes
@@ -96,8 +104,7 @@ def ultralytics_child(source: str, stop: Path | None, out: Path) -> None:
 
     model = YOLO(str(resolve_model(WEIGHTS)))
     model.predict(np.zeros((streams.HEIGHT, streams.WIDTH, 3), np.uint8), verbose=False)
-    print("ready", flush=True)
-    sys.stdin.readline()
+    ready()
     results: list[Result] = []
     for result in model.track(source, vid_stride=STRIDE, stream=True, verbose=False):
         busy = sum(v for v in result.speed.values() if v is not None) / 1000
@@ -118,8 +125,7 @@ def offsite_child(source: str, model: str, out: Path, *, keyframes_only: bool = 
     arrivals = Arrivals()
     for analyser in service.analysers.values():
         arrivals.watch(analyser)
-    print("ready", flush=True)
-    sys.stdin.readline()
+    ready()
     frames, results = arrivals.frames.setdefault("cam0", []), list[Result]()
     with service:
         while not service.finished() or len(frames) > len(results):
@@ -145,10 +151,13 @@ def child(args: list[str]) -> Iterator[subprocess.Popen[str]]:
 
 
 def wait_ready(process: subprocess.Popen[str]) -> None:
+    """Until the child says it is ready (what a library prints while loading is passed on)."""
     assert process.stdout is not None
-    line = process.stdout.readline()
-    if line.strip() != "ready":
-        raise RuntimeError(f"peer child {process.args!r} did not start (exit {process.wait()})")
+    for line in process.stdout:
+        if line.strip() == "ready":
+            return
+        sys.stderr.write(line)
+    raise RuntimeError(f"peer child {process.args!r} did not start (exit {process.wait()})")
 
 
 def go(process: subprocess.Popen[str]) -> None:
