@@ -190,7 +190,12 @@ def _one_each(found: Detections, iou: float) -> Detections:
 
 
 class CameraAnalyser:
-    """The analysis thread of one camera."""
+    """The analysis thread of one camera.
+
+    `detect_many` sends the moving parts of a frame together (a shared worker batches them);
+    `parts` False detects the rules' region whole even where `motion.crops` asks for its moving
+    parts: a detector of fixed input size enlarges each part to a whole run.
+    """
 
     def __init__(
         self,
@@ -201,6 +206,7 @@ class CameraAnalyser:
         sink: CameraSink,
         rules: Sequence[VisionRule[CameraRule]] | None = None,
         detect_many: DetectMany | None = None,
+        parts: bool = True,
     ) -> None:
         if camera.detect is None:
             raise ValueError(f"camera {camera.id!r} has no detect section")
@@ -230,6 +236,7 @@ class CameraAnalyser:
         self.stats = AnalysisStats()
         self._detect = detect
         self._detect_many = detect_many
+        self.parts = parts and camera.detect.motion.crops  # moving parts detected alone
         self._last = Detections.empty()  # what the detector saw last, reused while nothing moves
         self._active: dict[str, set[str]] = {}  # rule -> keys of its occurrences still going on
         self._clips: list[_PendingClip] = []
@@ -332,8 +339,7 @@ class CameraAnalyser:
         picture = (frame.image.shape[0], frame.image.shape[1])
         region = self.region(*picture)
         moving = self.gate.moving
-        crops_on = self.camera.detect is not None and self.camera.detect.motion.crops
-        parts = region.parts(moving, picture) if crops_on and moving is not None else [region]
+        parts = region.parts(moving, picture) if self.parts and moving is not None else [region]
         crops = cut(frame.image, [part.box for part in parts], self.imgsz)
         found = self.labeller(self._detect_crops(frame, crops))
         if parts == [region]:

@@ -186,6 +186,8 @@ class VisionService:
                 _detect_with(shared),
                 self.sink,
                 detect_many=_detect_many_with(shared),
+                # An ONNX file of fixed input size enlarges each part to a whole run: the region it is.
+                parts=not getattr(shared.detector, "fixed_size", False),
             )
 
     def _remove(self, camera: str, reason: str) -> None:

@@ -109,8 +109,8 @@ class Motion(Model):
     crops: bool = Field(
         default=True,
         description="Detect only the parts of the rules' region that moved (each widened to hold a person), "
-        "objects elsewhere kept as last seen; the whole region when most of it moved. Pays with a model "
-        "of dynamic input size (offsite vision export): a fixed-size one runs each part at its full input",
+        "objects elsewhere kept as last seen; the whole region when most of it moved. Needs a model of "
+        "dynamic input size (offsite vision export): with a fixed-size one the region is detected whole",
     )
 
 

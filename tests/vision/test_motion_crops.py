@@ -23,6 +23,7 @@ from vision.detectors import Detector
 from vision.motion import MotionGate
 from vision.region import Region
 from vision.replay import replay
+from vision.service import VisionService
 from vision.sink import HubSink
 
 REGION = Region((496, 196, 1280, 720))  # the waiting zone and 0.2 of the height around it
@@ -146,6 +147,16 @@ def test_the_crops_of_one_frame_go_to_the_detector_in_one_batch(
         play(Path("clip.mp4"), camera, fps=2)
         stats = worker.stats
     assert stats.frames >= 4 and stats.batches < stats.frames, stats  # pairs of crops, one call each
+
+
+def test_a_model_of_fixed_input_size_detects_the_region_whole(
+    start_hub: Any, detector: Detector, rectangular: Detector
+) -> None:
+    """Each part would be enlarged to the fixed 640 x 640 input and cost a whole run."""
+    hub = start_hub(config({"type": "presence"}, zone=scenes.WAITING_ZONE))
+    for model, parts in ((detector, False), (rectangular, True)):
+        service = VisionService(hub.config.deployment, HubSink(hub), detectors={"person": model})
+        assert service.analysers["cam"].parts is parts
 
 
 @pytest.mark.parametrize(
