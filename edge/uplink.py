@@ -88,9 +88,7 @@ class HubUplink:
         _raise_refusal(self._send("POST", "/edge/heartbeat", json=beat), "heartbeat")
 
     # --- readings -----------------------------------------------------------------------------
-    def readings(
-        self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()
-    ) -> int:
+    def readings(self, site: str, readings: Sequence[Reading], health: Sequence[HealthChange] = ()) -> int:
         """POST /edge/readings with the sensors' status changes: how many readings the hub stored
         anew (one sent before is stored once). Raises `HubUnavailable`, or `Refused` when the hub
         refuses the batch (403, 422)."""
