@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -173,6 +174,16 @@ class Deployment(Model):
         if missing:
             raise ValueError(f"deadlines missing for risk class(es) {missing}")
         return value
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update` applied whose lookups below are built again from its own fields
+        (pydantic's copy would carry the original's cached ones: a camera cut away, or the old
+        settings of a camera replaced, would still be found)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name, attribute in vars(Deployment).items():
+            if isinstance(attribute, cached_property):
+                copy.__dict__.pop(name, None)
+        return copy
 
     @cached_property
     def tz(self) -> ZoneInfo:

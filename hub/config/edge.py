@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -95,9 +94,6 @@ def sensors_of(deployment: Deployment, sites: Collection[str]) -> Deployment:
             "rules": [r for r in deployment.rules if wanted(deployment.rule_source[r.id])],
         }
     )
-    for name, attribute in vars(type(part)).items():  # a copy keeps the original's cached lookups
-        if isinstance(attribute, cached_property):
-            part.__dict__.pop(name, None)
     return part
 
 

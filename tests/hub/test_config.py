@@ -967,3 +967,17 @@ def test_a_deployment_reads_back_as_it_was_written(path: Path) -> None:
     loads again into the same deployment: a default may not trip a check of its own."""
     deployment = load_config(path).deployment
     assert Deployment.model_validate(deployment.model_dump()) == deployment
+
+
+def test_a_copy_of_a_deployment_looks_up_its_own_devices(demo_config: Deployment) -> None:
+    """An edge box cuts the deployment to its site's cameras, a sensor ingest to some sites'
+    sensors: the copy's lookups must answer from the copy, not from the original's cache."""
+    assert demo_config.source_site and demo_config.sensor_by_id  # the original's lookups, cached
+    assert len(demo_config.cameras) > 1 and demo_config.sensors  # so that something is cut away
+    kept = demo_config.cameras[0]
+    sensor = demo_config.sensors[0]
+    renamed = sensor.model_copy(update={"name": sensor.name + " (copy)"})
+    part = demo_config.model_copy(update={"cameras": [kept], "sensors": [renamed]})
+    assert {k for k in part.source_site if k.startswith("camera:")} == {f"camera:{kept.id}"}
+    assert part.sensor_by_id[sensor.id].name == renamed.name
+    assert demo_config.sensor_by_id[sensor.id].name == sensor.name
