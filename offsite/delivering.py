@@ -18,23 +18,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from offsite.workers import MAX_RESTART_DELAY, Slot, WorkerProcesses
+
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0  # a round may wait on a slow receiver up to its timeout
-MAX_RESTART_DELAY = 30.0
 SHORT_LIFE = 10.0  # a worker that dies sooner than this failed to run, rather than failed once
 POOL_SIZE = 2  # a round's transaction, and pruning beside it
 APPLICATION_NAME = "offsite-delivery"
@@ -54,30 +52,16 @@ class DeliverySettings(BaseSettings):
     )
 
 
-@dataclass
-class _Slot:
-    """One worker place: the process now filling it and how often it died young in a row."""
-
-    number: int
-    process: subprocess.Popen[bytes] | None = None
-    started_at: float = 0.0
-    failures: int = 0
-    retry_at: float = 0.0
-
-
-class DeliveryWorkers:
+class DeliveryWorkers(WorkerProcesses):
     """`count` delivery processes for the deployment file `config_text` on the database `dsn`,
     replaced when one dies. Their secrets come from this process's environment."""
 
+    stop_timeout = STOP_TIMEOUT
+
     def __init__(self, config_text: str, dsn: str, count: int) -> None:
-        self.slots = [_Slot(n) for n in range(count)]
-        self.folder = Path(tempfile.mkdtemp(prefix="offsite-delivery-"))
-        self.config = self.folder / "deployment.yaml"
-        self.config.write_text(config_text, encoding="utf-8")
+        super().__init__(count, "offsite-delivery-", config_text, "offsite-delivery-workers")
         # Named in pg_stat_activity (libpq reads PGAPPNAME), apart from the hub's connections.
         self.env = {**os.environ, "OFFSITE_DATABASE_URL": dsn, "PGAPPNAME": APPLICATION_NAME}
-        self.stopping = threading.Event()
-        self.monitor = threading.Thread(target=self._watch, name="offsite-delivery-workers", daemon=True)
 
     def start(self) -> None:
         """Start every worker; they deliver from their first round on."""
@@ -85,27 +69,7 @@ class DeliveryWorkers:
             self._launch(slot)
         self.monitor.start()
 
-    def stop(self) -> None:
-        """Ask every worker to end its round and stop; kill those that do not in time."""
-        self.stopping.set()
-        if self.monitor.is_alive():
-            self.monitor.join()
-        running = [s.process for s in self.slots if s.process is not None and s.process.poll() is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for process in running:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for slot in self.slots:  # only now: a worker whose stdin closes exits mid-round
-            if slot.process is not None and slot.process.stdin is not None:
-                slot.process.stdin.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def _launch(self, slot: _Slot) -> None:
+    def _launch(self, slot: Slot) -> None:
         slot.process = subprocess.Popen(
             [sys.executable, "-m", "offsite.delivering", str(self.config)],
             env=self.env,

@@ -10,38 +10,21 @@ from __future__ import annotations
 import logging
 import os
 import select
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from api.serving import READY, START_TIMEOUT, STOP_TIMEOUT, CannotServe, check_port_free, parse_address
+from offsite.workers import MAX_RESTART_DELAY, Slot, WorkerProcesses
 
 if TYPE_CHECKING:
     from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
 
-MAX_RESTART_DELAY = 30.0
 
-
-@dataclass
-class _Slot:
-    """One worker place: the process now filling it and how often it failed in a row."""
-
-    number: int
-    process: subprocess.Popen[bytes] | None = None
-    failures: int = 0
-    retry_at: float = 0.0
-
-
-class ApiWorkers:
+class ApiWorkers(WorkerProcesses):
     """The API in `count` processes of their own on one port, replaced when one dies.
 
     Each worker joins the hub's database (its own pool of the configured size) and counts its
@@ -49,21 +32,18 @@ class ApiWorkers:
     them up. Tokens are cached per worker and dropped in every one of them on revocation.
     """
 
+    stop_timeout = STOP_TIMEOUT
+
     def __init__(self, hub: Hub, address: str, count: int) -> None:
+        super().__init__(count, "offsite-api-", hub.config.text, "offsite-api-workers")
         self.host, self.port = parse_address(address)
         self.address = address
-        self.slots = [_Slot(n) for n in range(count)]
-        self.folder = Path(tempfile.mkdtemp(prefix="offsite-api-"))
         (self.folder / "metrics").mkdir()
-        self.config = self.folder / "deployment.yaml"
-        self.config.write_text(hub.config.text, encoding="utf-8")
         self.env = {
             **os.environ,
             "OFFSITE_DATABASE_URL": hub.db.dsn,
             "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "metrics"),
         }
-        self.stopping = threading.Event()
-        self.monitor = threading.Thread(target=self._watch, name="offsite-api-workers", daemon=True)
 
     def start(self) -> None:
         """Start every worker and wait until each serves; CannotServe (all stopped) if one does not."""
@@ -77,27 +57,7 @@ class ApiWorkers:
             raise
         self.monitor.start()
 
-    def stop(self) -> None:
-        """Ask every worker to finish its requests and stop; kill those that do not in time."""
-        self.stopping.set()
-        if self.monitor.is_alive():
-            self.monitor.join()
-        running = [s.process for s in self.slots if s.process is not None and s.process.poll() is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for process in running:
-            try:
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for slot in self.slots:
-            if slot.process is not None and slot.process.stdin is not None:
-                slot.process.stdin.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def _launch(self, slot: _Slot) -> IO[bytes]:
+    def _launch(self, slot: Slot) -> IO[bytes]:
         """Start the worker for `slot`; the pipe it reports its start-up on."""
         read_fd, write_fd = os.pipe()
         command = [sys.executable, "-m", "api.serving", self.address, str(self.config), str(write_fd)]
@@ -113,7 +73,7 @@ class ApiWorkers:
             os.close(write_fd)
         return os.fdopen(read_fd, "rb")
 
-    def _await_ready(self, slot: _Slot, ready: IO[bytes], timeout: float) -> None:
+    def _await_ready(self, slot: Slot, ready: IO[bytes], timeout: float) -> None:
         assert slot.process is not None
         said = ""
         deadline = time.monotonic() + timeout
