@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -102,6 +103,8 @@ def ultralytics_child(source: str, stop: Path | None, out: Path) -> None:
     prepare_ultralytics()
     from ultralytics import YOLO  # type: ignore[attr-defined]  # torch is imported here only, in the child
 
+    # Its "Waiting for stream" warning comes every 40 ms between analysed frames: noise, not work.
+    logging.getLogger("ultralytics").setLevel(logging.ERROR)
     model = YOLO(str(resolve_model(WEIGHTS)))
     model.predict(np.zeros((clips.HEIGHT, clips.WIDTH, 3), np.uint8), verbose=False)
     ready()
