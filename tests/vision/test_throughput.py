@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,6 +159,15 @@ def test_detector_workers_and_threads_fill_the_box_unless_given(
     workers: int | None, threads: int | None, cores: int, expected: tuple[int, int]
 ) -> None:
     assert share_cores(workers, threads, cores) == expected
+
+
+def test_the_box_is_the_cores_this_process_may_use_not_the_hosts() -> None:
+    """A box pinned to one core (a container's cpuset, taskset) starts one detector worker."""
+    code = "from vision.detectors.base import share_cores; print(*share_cores(None, None))"
+    pinned = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert pinned.stdout.split() == ["1", "1"]
 
 
 def test_the_deployments_workers_and_threads_are_honoured(start_hub: Any, detector: Detector) -> None:

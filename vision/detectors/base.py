@@ -102,14 +102,19 @@ def check_images(images: Sequence[Image]) -> None:
             raise ValueError(f"image {i} must be H x W x 3 uint8 (BGR), not {image.shape} {image.dtype}")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: a container's or `taskset`'s share, not the host's."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
 def share_cores(workers: int | None, threads: int | None, cores: int | None = None) -> tuple[int, int]:
     """(detector workers, onnxruntime threads in each) for a model's settings: what is not given
-    fills the box's `cores` (default: this machine's), one worker per core by default.
+    fills the box's `cores` (default: those this process may use), one worker per core by default.
 
     One thread per worker keeps each detection on one core: two workers on two cores sustained
     more frames than one worker on two threads, whose threads wait for each other whenever the
     other core is busy with decoding (see BENCHMARKS.md, Detector workers).
     """
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     workers = workers or max(1, cores // (threads or 1))
     return workers, threads or max(1, cores // workers)

@@ -9,7 +9,6 @@ CPU), with a logged fallback to CPU where a GPU provider is missing, unless the 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from vision.detectors.base import DetectorSpec
+from vision.detectors.base import DetectorSpec, usable_cores
 from vision.detectors.yolo import Blob, Layout, YoloExport
 from vision.models import ModelError, data_dir
 
@@ -93,7 +92,7 @@ class OnnxDetector(YoloExport):
     def _open(path: Path, spec: DetectorSpec) -> ort.InferenceSession:
         options = ort.SessionOptions()
         # Like ultralytics for torch: one core left to the camera decoders, at most 8 threads.
-        options.intra_op_num_threads = spec.threads or min(8, max(1, (os.cpu_count() or 1) - 1))
+        options.intra_op_num_threads = spec.threads or min(8, max(1, usable_cores() - 1))
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only; the fallbacks are logged here
         chosen = choose_providers(spec, ort.get_available_providers())
