@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from capture.health import StatusChange
 from edge.config import SiteConfig, models_present
 from edge.frames import FrameSender
-from edge.readings import ReadingsOutbox
+from edge.readings import ROW_BYTES, ReadingsOutbox
 from edge.uplink import TIMEOUT, HubUplink, Refused
 from hub.config import Deployment
 from hub.events import Event
@@ -155,9 +155,18 @@ class FileConfig:
     refused: str = ""
 
 
-def outbox_limit(deployment: Deployment) -> int:
-    """The outbox's bound in bytes, from the deployment's `edge.outbox_limit_mb`."""
-    return int(deployment.edge.outbox_limit_mb * 2**20)
+READINGS_SHARE = 0.25  # of `edge.outbox_limit_mb`, for a box that takes its site's sensors
+
+
+def disk_bounds(deployment: Deployment, site: str | None) -> tuple[int, int]:
+    """The event outbox's bound in bytes and the readings outbox's in readings: together
+    `edge.outbox_limit_mb`, of which a box taking `site`'s sensors (`Site.sensors_at_edge`) gives
+    their readings `READINGS_SHARE`, at `edge.readings.ROW_BYTES` a reading."""
+    total = int(deployment.edge.outbox_limit_mb * 2**20)
+    place = deployment.site_by_id.get(site or "")
+    takes = place is not None and place.sensors_at_edge and any(s.site == site for s in deployment.sensors)
+    readings = int(total * READINGS_SHARE) if takes else 0
+    return total - readings, max(1, readings // ROW_BYTES)
 
 
 def machine(where: Path) -> dict[str, Any]:
@@ -256,8 +265,9 @@ class Analysis:
         sink: BoxSink,
         outbox: DurableSink,
         detectors: Mapping[str, Detector] | None = None,
+        site: str | None = None,
     ) -> None:
-        self.sink, self.outbox = sink, outbox
+        self.sink, self.outbox, self.site = sink, outbox, site
         self.service = VisionService(deployment, sink, detectors=detectors)
         self._next: Deployment | None = None
 
@@ -286,7 +296,7 @@ class Analysis:
         if self._next is None:
             return None
         deployment, self._next = self._next, None
-        self.outbox.limit_bytes = outbox_limit(deployment)
+        self.outbox.limit_bytes = disk_bounds(deployment, self.site)[0]
         self.outbox.catch_up_per_s = deployment.edge.catch_up_per_s
         self.sink.use(deployment)  # first: the cameras that start report into it
         done = self.service.reconfigure(deployment)

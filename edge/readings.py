@@ -40,7 +40,6 @@ from typing import Protocol
 
 from edge.uplink import Refused
 from hub.backoff import jittered_delay
-from hub.config import Deployment
 from hub.sink import HubUnavailable
 from hub.store.device_health import HealthChange
 from iot.readings import Reading
@@ -80,12 +79,6 @@ BATCH = 1000  # readings per POST /edge/readings: about 40 KB of JSON as series,
 PRUNE_EVERY = 10.0  # seconds between forgetting delivered readings past the look-back
 MAX_BACKOFF = 30.0  # seconds between tries at most while the hub is away
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def readings_limit(deployment: Deployment) -> int:
-    """The outbox's bound in readings: `edge.outbox_limit_mb` as for the event outbox, at
-    `ROW_BYTES` a reading."""
-    return max(1, int(deployment.edge.outbox_limit_mb * 2**20) // ROW_BYTES)
 
 
 class ReadingsUplink(Protocol):

@@ -43,9 +43,9 @@ def run(
     (OFFSITE_HUB_URL, OFFSITE_EDGE_TOKEN, OFFSITE_HUB_CA) through an outbox on disk, until interrupted.
     Without --config the box runs its site's part of the deployment, pulled from the hub and kept
     on disk for a start while the hub is unreachable."""
-    from edge.box import Analysis, BoxSink, HeartbeatSender, outbox_limit
+    from edge.box import Analysis, BoxSink, HeartbeatSender, disk_bounds
     from edge.frames import FrameSender
-    from edge.readings import ReadingsOutbox, readings_limit
+    from edge.readings import ReadingsOutbox
     from hub.spool import DurableSink
     from offsite.commands.vision import status_table
 
@@ -55,10 +55,11 @@ def run(
     uplink = settings.uplink()
     site, deployment, running, pulled = starting_config(config, site, uplink, settings.data_dir)
     # Every event and evidence file is on disk before anything else; delivered in order once the hub answers.
+    events_bound, readings_bound = disk_bounds(deployment, site)  # one disk budget for both outboxes
     outbox = DurableSink(
         settings.data_dir / "outbox" / f"{site}.sqlite",
         uplink,
-        limit_bytes=outbox_limit(deployment),
+        limit_bytes=events_bound,
         catch_up_per_s=deployment.edge.catch_up_per_s,
     )
     frames = FrameSender(settings.uplink())  # the camera wall's newest frames: straight, never spooled
@@ -68,11 +69,11 @@ def run(
         settings.data_dir / "outbox" / f"{site}-readings.sqlite",
         uplink,
         site,
-        limit_rows=readings_limit(deployment),
+        limit_rows=readings_bound,
         catch_up_per_s=deployment.edge.catch_up_per_s,
     )
     try:
-        analysis = Analysis(deployment, sink, outbox)
+        analysis = Analysis(deployment, sink, outbox, site=site)
     except ValueError as exc:  # a model that does not load
         frames.close()
         outbox.close()
@@ -104,6 +105,7 @@ def run(
             if pulled is not None and time.monotonic() >= next_pull:
                 if analysis.follow(pulled):
                     console.print(f"edge: config {pulled.version[:12]} in force")
+                    readings.limit_rows = disk_bounds(sink.deployment, site)[1]
                     if sensors is None or sensors.changed(sink.deployment):
                         if sensors is not None:
                             sensors.stop()

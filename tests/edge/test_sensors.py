@@ -20,7 +20,8 @@ import httpx
 import pytest
 import yaml
 
-from edge.readings import ReadingsOutbox
+from edge.box import disk_bounds
+from edge.readings import ROW_BYTES, ReadingsOutbox
 from edge.sensors import BoxSensors
 from edge.uplink import HubUplink
 from harness.mosquitto import Broker, start_broker
@@ -349,3 +350,15 @@ def test_offsite_edge_killed_with_readings_in_its_outbox_delivers_them_after_res
         out, _ = box.communicate(timeout=60)
         proxy.close()
     assert readings_at_hub(hub) == list(zip(times, LEVELS, strict=True)), out
+
+
+def test_the_two_outboxes_share_one_disk_budget(config: Path) -> None:
+    """`edge.outbox_limit_mb` bounds the box's disk: a box taking its site's sensors gives their
+    readings a share of it instead of a second budget as large."""
+    deployment = load_config(config).deployment
+    total = int(deployment.edge.outbox_limit_mb * 2**20)
+    events, readings = disk_bounds(deployment, SITE)
+    assert events + readings * ROW_BYTES <= total
+    assert 0 < readings * ROW_BYTES < events
+    other = next(s.id for s in deployment.sites if s.id != SITE)  # its sensors stay with the hub
+    assert disk_bounds(deployment, other)[0] == total
