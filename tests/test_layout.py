@@ -1,14 +1,19 @@
 """The packages import one another along the data flow (shared/STYLE.md): every package may import
 `hub`, `hub` imports none of the others, only `offsite` (the front door) imports `offsite`, and the
 graph between packages has no cycle. Read from the source with `ast`, imports inside functions
-and under TYPE_CHECKING included."""
+and under TYPE_CHECKING included. And the hub runs on the core dependencies alone."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("offsite", "hub", "capture", "vision", "iot", "edge", "api")
@@ -106,3 +111,48 @@ def test_imports_are_read_wherever_they_sit(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert imported_packages(source) == {"hub", "api", "offsite"}
+
+
+BLOCKER = """
+import importlib, importlib.abc, pkgutil, sys
+blocked = set(sys.argv[1].split(","))
+
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (not a core dependency)", name=name)
+        return None
+
+sys.meta_path.insert(0, Absent())
+for package in sys.argv[2].split(","):
+    for found in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+        importlib.import_module(found.name)
+importlib.import_module("offsite.cli")
+"""
+
+
+def test_the_hub_starts_on_the_core_dependencies() -> None:
+    """`pip install offsite` (no extras) runs the hub: every module of `hub`, `api` and `iot` and
+    the command line import without a package that only an extra (vision, test, ...) brings. Two
+    slipped through once: httpx (the test extra) under the edge uplink, Pillow (vision) under
+    POST /edge/frames."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {Requirement(r).name.lower().replace("_", "-") for r in requirements}
+
+    core = names(project["dependencies"])
+    extra = set().union(*(names(r) for r in project["optional-dependencies"].values())) - core - {"offsite"}
+    blocked = {
+        module
+        for module, dists in packages_distributions().items()
+        if dists and all(d.lower().replace("_", "-") in extra for d in dists)
+    }
+    assert {"cv2", "onnxruntime", "pytest"} <= blocked  # the extras are known by their modules
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCKER, ",".join(sorted(blocked)), "hub,api,iot"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
