@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from PIL import Image, UnidentifiedImageError
+from PIL import JpegImagePlugin
 from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import Db, ServicesDep
@@ -79,9 +79,11 @@ async def post_frame(
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     """The JPEG's width and height from its header; 422 naming the body when it is not one."""
     try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as picture:
+        # The JPEG reader itself, not Image.open, which a library may have patched in this
+        # process (ultralytics' reaches for a HEIF plugin on anything it cannot identify).
+        with JpegImagePlugin.JpegImageFile(io.BytesIO(data)) as picture:
             width, height = picture.size
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (SyntaxError, OSError, ValueError) as exc:  # Pillow says "not a JPEG file" as SyntaxError
         raise unprocessable(["body"], f"the body is not a JPEG picture ({len(data)} bytes): {exc}") from exc
     if not (0 < width <= LARGEST_SIDE and 0 < height <= LARGEST_SIDE):
         raise unprocessable(

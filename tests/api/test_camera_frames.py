@@ -96,3 +96,17 @@ def test_an_edge_box_posts_its_own_sites_frames_to_the_wall(api: Api) -> None:
     assert post("hall-window-1", now, b"\xff" * (LIMITS.max_body + 1)).status_code == 413
     operator = {"Authorization": f"Bearer {api.tokens['operator']}", "Content-Type": "image/jpeg"}
     assert post("hall-window-1", now, _jpeg(), operator).status_code == 403
+
+
+def test_a_body_that_is_not_a_jpeg_is_refused_even_with_image_open_patched(api: Api) -> None:
+    """ultralytics patches PIL.Image.open in any process that imports it (the demo's, a hub
+    running the ultralytics backend): its patch reached for a HEIF plugin that is not installed,
+    and the box got 500 instead of 422."""
+    import ultralytics.utils.patches  # noqa: F401  (the patch, as the detector's import applies it)
+
+    box = {"Authorization": f"Bearer {_hall_box(api)}", "Content-Type": "image/jpeg"}
+    params = {"camera": "hall-window-1", "time": datetime.now(UTC).isoformat()}
+    for body in (b"GIF89a not a jpeg", b"\xff\xd8\xff truncated", b""):
+        refused = api.call("anonymous", "POST", "/edge/frames", params=params, content=body, headers=box)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body"]
