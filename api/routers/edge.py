@@ -106,7 +106,7 @@ async def post_heartbeat(
     site = str(caller.site)
     if beat.site != site:
         raise forbidden(["body", "site"], f"this edge token reports for site {site}, not {beat.site}")
-    cameras = _site_cameras(services.hub.config.deployment, site)
+    cameras = site_cameras(services.hub.config.deployment, site)
     for camera in beat.cameras:
         if camera not in cameras:
             raise forbidden(["body", "cameras", camera], f"camera {camera} is not a camera of site {site}")
@@ -141,7 +141,8 @@ def _attach(conn: Connection, pipeline: Pipeline, body: AttachmentCreate, caller
     pipeline.attach(conn, body.event_id, list(body.evidence), caller.actor)
 
 
-def _site_cameras(deployment: Deployment, site: str) -> set[str]:
+def site_cameras(deployment: Deployment, site: str) -> set[str]:
+    """The ids of `site`'s cameras: all an edge token of that site may speak for."""
     return {c.id for c in deployment.cameras if c.site == site}
 
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import AwareDatetime, Field
 
-from api.auth import Principal
-from api.deps import Db, ServicesDep, allow
+from api.deps import Db, ServicesDep
 from api.errors import forbidden, unprocessable
 from api.routers import AUTH_RESPONSES
+from api.routers.edge import EdgeBox, site_cameras
 from api.schemas import Body
 from hub.events import EARLIEST
 from hub.pipeline import MAX_CLOCK_SKEW
@@ -28,7 +28,6 @@ from hub.store.db import Connection
 from hub.store.detections import DetectionRow, write_detections
 
 router = APIRouter(prefix="/edge", tags=["edge"], responses=AUTH_RESPONSES)
-EdgeBox = Annotated[Principal, Depends(allow("edge"))]
 MAX_BATCH = 5000  # rows per request: a box sends a few seconds' worth, a catching-up one more batches
 Coordinate = Annotated[float, Field(ge=-1e5, le=1e5, description="Pixels")]
 
@@ -67,7 +66,7 @@ async def post_detections(
     """Rows of the token's site's cameras, each at most a few minutes ahead of the hub's clock;
     a row the hub holds already is counted as a duplicate, not stored twice."""
     site = str(caller.site)
-    cameras = {c.id for c in services.hub.config.deployment.cameras if c.site == site}
+    cameras = site_cameras(services.hub.config.deployment, site)
     latest = services.now() + MAX_CLOCK_SKEW
     for n, d in enumerate(body.detections):
         if d.camera not in cameras:

@@ -19,7 +19,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from api.deps import Db, ServicesDep
 from api.errors import forbidden, unprocessable
 from api.routers import AUTH_RESPONSES
-from api.routers.edge import EdgeBox
+from api.routers.edge import EdgeBox, site_cameras
 from hub.events import EARLIEST
 from hub.pipeline import MAX_CLOCK_SKEW
 from hub.store.camera_frames import CameraFrame, store_frame
@@ -62,7 +62,7 @@ async def post_frame(
     of the hub's clock."""
     site = str(caller.site)
     deployment = services.hub.config.deployment
-    if not any(c.id == camera and c.site == site for c in deployment.cameras):
+    if camera not in site_cameras(deployment, site):
         raise forbidden(["query", "camera"], f"camera {camera} is not a camera of site {site}")
     if time < EARLIEST or time > services.now() + MAX_CLOCK_SKEW:
         raise unprocessable(
